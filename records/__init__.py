@@ -1,0 +1,1 @@
+"""Envelope encryption, encrypted blobs, residents, reports, audit chain (built in the records issue)."""

@@ -1,0 +1,1 @@
+"""Availability, slots, appointments, qualified requests, tele-expertise (built in the scheduling issue)."""

@@ -1,0 +1,114 @@
+"""The composition root: the only module that knows every package. ``create_app(settings)`` builds every
+long-lived object once, stores it under a typed AppKey, mounts each package's routes, and closes everything
+on shutdown through ``cleanup_ctx``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+import web as web_package
+from teleconsult import health
+from teleconsult.clock import Clock, SystemClock
+from teleconsult.db import UnitOfWork, create_engine, create_session_factory
+from teleconsult.i18n import Catalogues
+from teleconsult.identity import routes as identity_routes
+from teleconsult.identity.model import SessionPolicy, ThrottleRule
+from teleconsult.identity.passwords import Passwords
+from teleconsult.identity.service import LoginSettings
+from teleconsult.identity.store import IdentityStore
+from teleconsult.identity.totp import TotpBox
+from teleconsult.keys import (
+    CATALOGUES,
+    CLOCK,
+    ENGINE,
+    LOGIN_SETTINGS,
+    PASSWORDS,
+    RENDERER,
+    ROUTE_SPECS,
+    SESSION_FACTORY,
+    SETTINGS,
+    TOTP_BOX,
+)
+from teleconsult.middleware import MIDDLEWARES, security_headers
+from teleconsult.rendering import Renderer
+from teleconsult.routing import mount, mount_static
+from teleconsult.settings import Settings
+from web import routes as web_routes
+from web.labels import TEMPLATE_GLOBALS
+
+log = logging.getLogger("teleconsult.app")
+
+WEB_DIR = Path(web_package.__file__).parent
+SESSION_SWEEP_INTERVAL = 3600.0
+
+
+def login_settings(settings: Settings) -> LoginSettings:
+    lock = timedelta(minutes=settings.login_max_lock_minutes)
+    return LoginSettings(
+        sessions=SessionPolicy(
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            absolute=timedelta(hours=settings.session_absolute_hours),
+        ),
+        account_rule=ThrottleRule(free_failures=settings.login_account_max_failures, max_lock=lock),
+        address_rule=ThrottleRule(free_failures=settings.login_address_max_failures, max_lock=lock),
+        second_factor_roles=settings.totp_required_roles,
+    )
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[SETTINGS].sqlalchemy_url)
+    app[ENGINE] = engine
+    app[SESSION_FACTORY] = create_session_factory(engine)
+    yield
+    await engine.dispose()
+
+
+async def _sweep_sessions(app: web.Application) -> None:
+    """Delete sessions that can no longer be used, every hour, so the table does not grow for ever."""
+    while True:
+        await asyncio.sleep(SESSION_SWEEP_INTERVAL)
+        policy = app[LOGIN_SETTINGS].sessions
+        cutoff = app[CLOCK].now() - max(policy.idle, policy.absolute)
+        try:
+            async with UnitOfWork(app[SESSION_FACTORY]) as uow:
+                deleted = await uow.store(IdentityStore).delete_sessions_before(cutoff)
+                await uow.commit()
+            log.info("expired sessions deleted", extra={"count": deleted})
+        except Exception:
+            log.exception("session sweep failed; will retry")
+
+
+async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(_sweep_sessions(app), name="session-sweep")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(
+    settings: Settings, clock: Clock | None = None, passwords: Passwords | None = None
+) -> web.Application:
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[PASSWORDS] = passwords or Passwords(fast=settings.mode == "test")
+    app[TOTP_BOX] = TotpBox(settings.secret_key)
+    app[LOGIN_SETTINGS] = login_settings(settings)
+    app[CATALOGUES] = Catalogues(WEB_DIR / "translations")
+    app[RENDERER] = Renderer(WEB_DIR / "templates", {"is_demo": settings.is_demo, **TEMPLATE_GLOBALS})
+    app[ROUTE_SPECS] = {}
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_background_tasks)
+    app.on_response_prepare.append(security_headers)
+    for routes in (health.routes, identity_routes.routes, web_routes.routes):
+        mount(app, routes)
+    mount_static(app, "/static", WEB_DIR / "static")
+    return app

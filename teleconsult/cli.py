@@ -1,0 +1,277 @@
+"""The ``teleconsult`` command: a thin shell over create_app and the service functions."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from aiohttp import web
+
+from teleconsult.app import create_app
+from teleconsult.clock import SystemClock
+from teleconsult.db import UnitOfWork, create_engine, create_session_factory
+from teleconsult.demo import DEMO_ACCOUNTS, seed_demo
+from teleconsult.errors import DomainError, InvalidInput
+from teleconsult.identity import service
+from teleconsult.identity.model import EstablishmentKind, Role, Specialty, User, check_finess
+from teleconsult.identity.passwords import Passwords
+from teleconsult.identity.store import IdentityStore
+from teleconsult.logs import configure_logging
+from teleconsult.migrate import upgrade
+from teleconsult.settings import Settings, SettingsError, load_settings, production_problems
+
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    config = overrides.pop("config", None)
+    try:
+        return load_settings(os.environ, Path(config) if config else None, **overrides)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _run(factory: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(factory())  # type: ignore[arg-type]
+
+
+async def _with_uow(settings: Settings, use: Callable[[Callable[[], UnitOfWork]], Awaitable[T]]) -> T:
+    engine = create_engine(settings.sqlalchemy_url)
+    try:
+        sessions = create_session_factory(engine)
+        return await use(lambda: UnitOfWork(sessions))
+    finally:
+        await engine.dispose()
+
+
+async def _migrate(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.sqlalchemy_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def _serve(settings: Settings) -> None:
+    configure_logging(settings.json_logs, settings.log_level)
+    settings.blob_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=10, print=None, access_log=None)
+
+
+host_option = click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+port_option = click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory for the SQLite file and the blobs (default ./teleconsult-data).",
+)
+config_option = click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Optional TOML settings file (TELECONSULT_* variables take precedence).",
+)
+
+
+@click.group()
+def main() -> None:
+    """teleconsult: teleconsultation and tele-expertise between care homes (EHPAD) and the hospital."""
+
+
+@main.command()
+@host_option
+@port_option
+@data_dir_option
+@click.option("--reset", is_flag=True, help="Delete the demo data directory and build it anew.")
+@click.option("--with-2fa", is_flag=True, help="Require the TOTP second factor as in production.")
+def demo(host: str | None, port: int | None, data_dir: Path | None, reset: bool, with_2fa: bool) -> None:
+    """Start the service on SQLite with a fictitious territory and one demo account per role."""
+    settings = _settings(mode="demo", host=host, port=port, data_dir=data_dir, totp_in_demo=with_2fa or None)
+    if settings.database_url:
+        raise click.ClickException(
+            "teleconsult demo runs on its own SQLite file: unset TELECONSULT_DATABASE_URL"
+        )
+    if reset and settings.data_dir.exists():
+        if not (settings.data_dir / "teleconsult.sqlite3").exists() and any(settings.data_dir.iterdir()):
+            raise click.ClickException(
+                f"{settings.data_dir} does not look like a demo data directory; not deleted"
+            )
+        shutil.rmtree(settings.data_dir)
+    _run(lambda: _migrate(settings))
+
+    async def seed_if_empty(new_uow: Callable[[], UnitOfWork]) -> bool:
+        async with new_uow() as uow:
+            if await uow.store(IdentityStore).count_users():
+                return False
+        await seed_demo(new_uow, Passwords(), SystemClock().now())
+        return True
+
+    seeded = _run(lambda: _with_uow(settings, seed_if_empty))
+    url = f"http://{settings.host}:{settings.port}"
+    click.echo("")
+    click.echo(f"teleconsult (démo) : {url}" + ("  — données de démonstration créées" if seeded else ""))
+    click.echo(f"Données : {settings.data_dir.resolve()}")
+    click.echo("Comptes de démonstration (identifiant / mot de passe) :")
+    for account in DEMO_ACCOUNTS:
+        click.echo(f"  {account.role.value:<13} {account.username:<20} {account.password}")
+    if settings.totp_required_roles:
+        click.echo("Second facteur TOTP exigé pour : " + ", ".join(sorted(settings.totp_required_roles)))
+    click.echo("Arrêt : Ctrl+C")
+    click.echo("")
+    _serve(settings)
+
+
+@main.command()
+@host_option
+@port_option
+@data_dir_option
+@config_option
+def serve(host: str | None, port: int | None, data_dir: Path | None, config: str | None) -> None:
+    """Start the service with the configured settings (production refuses unsafe ones)."""
+    settings = _settings(host=host, port=port, data_dir=data_dir, config=config)
+    if settings.mode == "production":
+        problems = production_problems(settings)
+        if problems:
+            click.echo("teleconsult refuse de démarrer en production :", err=True)
+            for problem in problems:
+                click.echo(f"  - {problem}", err=True)
+            sys.exit(2)
+    _serve(settings)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@data_dir_option
+@config_option
+def db_upgrade(data_dir: Path | None, config: str | None) -> None:
+    """Apply the migrations up to the latest version."""
+    settings = _settings(data_dir=data_dir, config=config)
+    _run(lambda: _migrate(settings))
+    click.echo("Base de données à jour.")
+
+
+def _domain_call(call: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return _run(call)
+    except InvalidInput as exc:
+        raise click.ClickException("; ".join(f"{k}: {v}" for k, v in exc.fields.items())) from exc
+    except DomainError as exc:
+        raise click.ClickException(exc.text) from exc
+
+
+@main.group()
+def establishment() -> None:
+    """Create establishments (hospitals, care homes, territory coordination)."""
+
+
+@establishment.command("create")
+@click.option("--kind", type=click.Choice([k.value for k in EstablishmentKind]), required=True)
+@click.option("--name", required=True)
+@click.option("--finess", default=None, help="9 characters; required for a care home.")
+@click.option("--address", default="")
+@click.option("--beds", type=int, default=None, help="Number of beds (care homes).")
+@data_dir_option
+@config_option
+def establishment_create(
+    kind: str,
+    name: str,
+    finess: str | None,
+    address: str,
+    beds: int | None,
+    data_dir: Path | None,
+    config: str | None,
+) -> None:
+    settings = _settings(data_dir=data_dir, config=config)
+
+    async def create(new_uow: Callable[[], UnitOfWork]) -> uuid.UUID:
+        checked = check_finess(finess) if finess else None
+        created = await service.create_establishment(
+            new_uow(), None, EstablishmentKind(kind), name, checked, address, beds, SystemClock().now()
+        )
+        return created.id
+
+    click.echo(str(_domain_call(lambda: _with_uow(settings, create))))
+
+
+@main.group()
+def user() -> None:
+    """Create and deactivate accounts."""
+
+
+@user.command("create")
+@click.option("--username", required=True)
+@click.option("--name", "display_name", required=True, help="First and last name.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option(
+    "--establishment", "establishment_ref", required=True, help="Establishment id or FINESS number."
+)
+@click.option("--specialty", "specialties", multiple=True, type=click.Choice([s.value for s in Specialty]))
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@data_dir_option
+@config_option
+def user_create(
+    username: str,
+    display_name: str,
+    role: str,
+    establishment_ref: str,
+    specialties: tuple[str, ...],
+    password: str,
+    data_dir: Path | None,
+    config: str | None,
+) -> None:
+    settings = _settings(data_dir=data_dir, config=config)
+
+    async def create(new_uow: Callable[[], UnitOfWork]) -> uuid.UUID:
+        async with new_uow() as uow:
+            establishments = await uow.store(IdentityStore).list_establishments()
+        match = [e for e in establishments if str(e.id) == establishment_ref or e.finess == establishment_ref]
+        if not match:
+            raise InvalidInput({"establishment": "No establishment with this id or FINESS number."})
+        new = User(
+            id=uuid.uuid4(),
+            username=username,
+            display_name=display_name,
+            role=Role(role),
+            establishment_id=match[0].id,
+            specialties=frozenset(Specialty(s) for s in specialties),
+        )
+        created = await service.create_user(new_uow(), Passwords(), None, new, password, SystemClock().now())
+        return created.id
+
+    click.echo(str(_domain_call(lambda: _with_uow(settings, create))))
+
+
+@user.command("deactivate")
+@click.argument("username")
+@data_dir_option
+@config_option
+def user_deactivate(username: str, data_dir: Path | None, config: str | None) -> None:
+    """The account can no longer log in; its open sessions end at once."""
+    settings = _settings(data_dir=data_dir, config=config)
+
+    async def deactivate(new_uow: Callable[[], UnitOfWork]) -> None:
+        found = await service.find_user(new_uow(), username)
+        if found is None:
+            raise InvalidInput({"username": "No account with this login."})
+        await service.deactivate_user(new_uow(), None, found.id, SystemClock().now())
+
+    _domain_call(lambda: _with_uow(settings, deactivate))
+    click.echo(f"Compte {username} désactivé.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""THE access policy: the only place that decides whether a principal may do an action on a resource.
+
+Every route declares the action it performs (see :mod:`teleconsult.routing`); the policy middleware asks
+:func:`decide` before the handler runs, and services ask :func:`require` again for object-level rules.
+Handlers never look at roles themselves.
+
+Three answers: ALLOW; DENY (403: the resource is known to exist, e.g. the admin section); HIDE (404: the
+principal must not even learn that the resource exists, e.g. another care home's resident).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from uuid import UUID
+
+from teleconsult.errors import Forbidden, NotFound
+from teleconsult.identity.model import CARE_HOME_ROLES, Establishment, Role, User
+
+
+class Action(StrEnum):
+    PUBLIC = "public"  # login page, health checks, static files: anyone, even anonymous
+    SECOND_FACTOR = "second_factor"  # enter or enrol a TOTP code after the password
+    SIGN_OUT = "sign_out"  # log out, switch user: anyone with a session, even half-way through login
+    VIEW_OWN_ACCOUNT = "view_own_account"
+    MANAGE_OWN_SECOND_FACTOR = "manage_own_second_factor"
+    VIEW_CARE_HOME_HOME = "view_care_home_home"
+    VIEW_EXPERT_HOME = "view_expert_home"
+    VIEW_COORDINATION_HOME = "view_coordination_home"
+    VIEW_ESTABLISHMENT = "view_establishment"
+    ADMIN_ESTABLISHMENTS = "admin_establishments"
+    ADMIN_USERS = "admin_users"
+
+
+class Decision(Enum):
+    ALLOW = "allow"
+    DENY = "deny"
+    HIDE = "hide"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: the user, and whether their session has passed the second factor it needs."""
+
+    user: User
+    second_factor_done: bool
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+
+#: Actions by role, for a principal whose login is complete. Everything not listed is denied.
+_ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
+    Role.IDE: frozenset({Action.VIEW_CARE_HOME_HOME}),
+    Role.IDEC: frozenset({Action.VIEW_CARE_HOME_HOME}),
+    Role.MEDECIN_CO: frozenset({Action.VIEW_CARE_HOME_HOME}),
+    Role.EXPERT: frozenset({Action.VIEW_EXPERT_HOME}),
+    Role.SECRETARIAT: frozenset({Action.VIEW_EXPERT_HOME}),
+    Role.COORDINATEUR: frozenset({Action.VIEW_COORDINATION_HOME}),
+    Role.ADMIN: frozenset({Action.ADMIN_ESTABLISHMENTS, Action.ADMIN_USERS}),
+}
+
+#: Actions every logged-in principal may do.
+_EVERY_USER = frozenset({Action.SIGN_OUT, Action.VIEW_OWN_ACCOUNT, Action.MANAGE_OWN_SECOND_FACTOR})
+
+#: What a principal may do between the password and the second factor.
+_HALF_LOGGED_IN = frozenset({Action.SIGN_OUT, Action.SECOND_FACTOR})
+
+#: Where each role lands after login (route names).
+HOME_ROUTE: dict[Role, str] = {
+    Role.IDE: "home.care_home",
+    Role.IDEC: "home.care_home",
+    Role.MEDECIN_CO: "home.care_home",
+    Role.EXPERT: "home.expert",
+    Role.SECRETARIAT: "home.expert",
+    Role.COORDINATEUR: "home.coordination",
+    Role.ADMIN: "admin.index",
+}
+
+
+def decide(principal: Principal | None, action: Action, resource: object = None) -> Decision:
+    """The decision for ``principal`` doing ``action`` on ``resource`` (None for route-level checks)."""
+    if action is Action.PUBLIC:
+        return Decision.ALLOW
+    if principal is None or not principal.user.is_active:
+        return Decision.DENY
+    if not principal.second_factor_done:
+        return Decision.ALLOW if action in _HALF_LOGGED_IN else Decision.DENY
+    if action is Action.SECOND_FACTOR:
+        return Decision.DENY
+    if action in _EVERY_USER:
+        return Decision.ALLOW
+    if action is Action.VIEW_ESTABLISHMENT:
+        return _decide_establishment(principal.user, resource)
+    if action in _ROLE_ACTIONS[principal.role]:
+        return Decision.ALLOW
+    return Decision.DENY
+
+
+def _decide_establishment(user: User, resource: object) -> Decision:
+    if user.role is Role.ADMIN or resource is None:
+        # resource None is the route-level question "may this user view some establishment?": their own.
+        return Decision.ALLOW
+    establishment_id = resource.id if isinstance(resource, Establishment) else resource
+    if isinstance(establishment_id, UUID) and establishment_id == user.establishment_id:
+        return Decision.ALLOW
+    # Staff of one care home must not learn which other establishments exist on the platform.
+    return Decision.HIDE if user.role in CARE_HOME_ROLES else Decision.DENY
+
+
+def require(principal: Principal | None, action: Action, resource: object = None) -> None:
+    """Raise :class:`Forbidden` (403) or :class:`NotFound` (404) unless the policy allows."""
+    decision = decide(principal, action, resource)
+    if decision is Decision.HIDE:
+        raise NotFound()
+    if decision is Decision.DENY:
+        raise Forbidden()

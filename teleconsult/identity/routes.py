@@ -1,0 +1,526 @@
+"""HTTP for identity: login, second factor, logout, switch user, own account, and the admin pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from teleconsult.db import UnitOfWork
+from teleconsult.errors import DomainError, InvalidInput, MalformedRequest, TooManyRequests
+from teleconsult.forms import Field, parse, read_form, uuid_in_path
+from teleconsult.identity import service
+from teleconsult.identity.model import DepartmentKind, EstablishmentKind, Role, Specialty, User, check_finess
+from teleconsult.identity.policy import HOME_ROUTE, Action, Principal
+from teleconsult.identity.totp import TotpBox, provisioning_uri, qr_svg
+from teleconsult.keys import (
+    CLOCK,
+    LOGIN_SETTINGS,
+    PASSWORDS,
+    PRINCIPAL,
+    SESSION_FACTORY,
+    SESSION_TOKEN,
+    SETTINGS,
+    TOTP_BOX,
+)
+from teleconsult.middleware import SESSION_COOKIE
+from teleconsult.pages import redirect, render_page
+from teleconsult.routing import PageSpec, Routes
+
+routes = Routes()
+
+RECENT_COOKIE = "tc_recent"
+MAX_RECENT = 4
+
+
+def _uow(request: web.Request) -> UnitOfWork:
+    return UnitOfWork(request.app[SESSION_FACTORY])
+
+
+def _principal(request: web.Request) -> Principal:
+    principal: Principal | None = request[PRINCIPAL]
+    if principal is None:  # the policy middleware lets no anonymous request reach these handlers
+        raise web.HTTPUnauthorized()
+    return principal
+
+
+def _client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site: never '//evil.example' or 'https://...' (open redirect)."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")) and len(target) < 500:
+        return target
+    return None
+
+
+def _recent_logins(request: web.Request) -> list[str]:
+    raw = request.cookies.get(RECENT_COOKIE, "")
+    return [name for name in raw.split(".") if name and len(name) <= 64][:MAX_RECENT]
+
+
+def _remember_login(request: web.Request, response: web.StreamResponse, username: str) -> None:
+    # Logins only (no names, nothing medical): lets a nurse on a shared tablet pick herself in one tap.
+    encoded = base64.urlsafe_b64encode(username.encode()).decode().rstrip("=")
+    recent = [encoded] + [r for r in request.cookies.get(RECENT_COOKIE, "").split(".") if r and r != encoded]
+    response.set_cookie(
+        RECENT_COOKIE,
+        ".".join(recent[:MAX_RECENT]),
+        max_age=90 * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=request.app[SETTINGS].secure_cookies,
+        path="/login",
+    )
+
+
+def _decode_recent(request: web.Request) -> list[str]:
+    names: list[str] = []
+    for encoded in _recent_logins(request):
+        try:
+            names.append(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode())
+        except (binascii.Error, UnicodeDecodeError):
+            continue
+    return names
+
+
+def _home(request: web.Request, principal: Principal) -> str:
+    return str(request.app.router[HOME_ROUTE[principal.role]].url_for())
+
+
+# ---------------------------------------------------------------------------------------------- login
+
+
+@routes.get("/login", name="login", action=Action.PUBLIC, page=PageSpec(role=None, care_home=True))
+async def login_page(request: web.Request) -> web.Response:
+    principal: Principal | None = request[PRINCIPAL]
+    if principal is not None and principal.second_factor_done and "switch" not in request.query:
+        raise web.HTTPSeeOther(_home(request, principal))
+    return render_page(
+        request,
+        "login.html",
+        next=_safe_next(request.query.get("next")) or "",
+        values={"username": request.query.get("u", "")[:64]},
+        recent=_decode_recent(request),
+        notice=("expired" if "expired" in request.query else "bye" if "bye" in request.query else None),
+    )
+
+
+@routes.post("/login", name="login.submit", action=Action.PUBLIC)
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    username, next_url = form.get("username", "")[:200], _safe_next(form.get("next"))
+    try:
+        result = await service.log_in(
+            _uow(request),
+            request.app[PASSWORDS],
+            request.app[LOGIN_SETTINGS],
+            username,
+            form.get("password", "")[:1024],
+            _client_address(request),
+            request.app[CLOCK].now(),
+        )
+    except (InvalidInput, service.BadCredentials, TooManyRequests) as exc:
+        retry = exc.retry_after_seconds if isinstance(exc, TooManyRequests) else None
+        headers = {"Retry-After": str(retry)} if retry else {}
+        response = render_page(
+            request,
+            "login.html",
+            status=exc.status,
+            next=next_url or "",
+            values={"username": username},
+            recent=_decode_recent(request),
+            notice=None,
+            error=exc.text,
+            errors=exc.fields if isinstance(exc, InvalidInput) else {},
+            retry_minutes=(retry + 59) // 60 if retry else None,
+        )
+        response.headers.update(headers)
+        return response
+    principal = Principal(result.user, not result.needs_second_factor)
+    if result.needs_second_factor:
+        target = "login.second_factor" if result.user.has_totp else "login.enrol"
+        location = str(request.app.router[target].url_for())
+        if next_url:
+            location += "?next=" + quote(next_url, safe="")
+    else:
+        location = next_url or _home(request, principal)
+    response = web.HTTPSeeOther(location)
+    settings = request.app[SETTINGS]
+    response.set_cookie(
+        SESSION_COOKIE, result.token, httponly=True, samesite="Lax", secure=settings.secure_cookies, path="/"
+    )
+    _remember_login(request, response, result.user.username)
+    raise response
+
+
+@routes.get(
+    "/login/totp", name="login.second_factor", action=Action.SECOND_FACTOR, page=PageSpec(role=Role.EXPERT)
+)
+async def second_factor_page(request: web.Request) -> web.Response:
+    principal = _principal(request)
+    if not principal.user.has_totp:
+        raise redirect(request, "login.enrol")
+    return render_page(request, "second_factor.html", next=_safe_next(request.query.get("next")) or "")
+
+
+@routes.post("/login/totp", name="login.second_factor.submit", action=Action.SECOND_FACTOR)
+async def second_factor_submit(request: web.Request) -> web.StreamResponse:
+    principal = _principal(request)
+    form = await read_form(request)
+    next_url = _safe_next(form.get("next"))
+    try:
+        await service.check_second_factor(
+            _uow(request),
+            request.app[TOTP_BOX],
+            request.app[LOGIN_SETTINGS],
+            principal,
+            request[SESSION_TOKEN],
+            form.get("code", "")[:20],
+            _client_address(request),
+            request.app[CLOCK].now(),
+        )
+    except (service.BadSecondFactor, TooManyRequests) as exc:
+        return render_page(
+            request, "second_factor.html", status=exc.status, next=next_url or "", error=exc.text
+        )
+    raise web.HTTPSeeOther(next_url or _home(request, Principal(principal.user, True)))
+
+
+def _enrolment_context(
+    request: web.Request, principal: Principal, sealed: str | None = None
+) -> dict[str, Any]:
+    box: TotpBox = request.app[TOTP_BOX]
+    if sealed is None:
+        secret = TotpBox.new_secret()
+        sealed = base64.urlsafe_b64encode(box.seal(principal.user.id, secret)).decode()
+    else:
+        secret = box.open(principal.user.id, base64.urlsafe_b64decode(sealed))
+    uri = provisioning_uri(secret, principal.user.username)
+    grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    return {"qr": qr_svg(uri), "secret": grouped, "sealed": sealed}
+
+
+def _open_sealed(request: web.Request, principal: Principal, sealed: str) -> str:
+    try:
+        return request.app[TOTP_BOX].open(principal.user.id, base64.urlsafe_b64decode(sealed.encode()))
+    except (ValueError, binascii.Error) as exc:
+        raise MalformedRequest("This form has expired. Reload the page and send it again.") from exc
+
+
+async def _enrol(request: web.Request, template: str) -> web.StreamResponse:
+    principal = _principal(request)
+    form = await read_form(request)
+    sealed = form.get("sealed", "")[:400]
+    secret = _open_sealed(request, principal, sealed)
+    try:
+        await service.confirm_totp_enrolment(
+            _uow(request),
+            request.app[TOTP_BOX],
+            principal,
+            request[SESSION_TOKEN],
+            secret,
+            form.get("code", "")[:20],
+            request.app[CLOCK].now(),
+        )
+    except service.BadSecondFactor as exc:
+        return render_page(
+            request,
+            template,
+            status=exc.status,
+            error=exc.text,
+            **_enrolment_context(request, principal, sealed),
+        )
+    raise web.HTTPSeeOther(_safe_next(form.get("next")) or _home(request, Principal(principal.user, True)))
+
+
+@routes.get(
+    "/login/totp/enrol", name="login.enrol", action=Action.SECOND_FACTOR, page=PageSpec(role=Role.ADMIN)
+)
+async def enrol_page(request: web.Request) -> web.Response:
+    principal = _principal(request)
+    if principal.user.has_totp:
+        raise redirect(request, "login.second_factor")
+    return render_page(request, "enrol.html", **_enrolment_context(request, principal))
+
+
+@routes.post("/login/totp/enrol", name="login.enrol.submit", action=Action.SECOND_FACTOR)
+async def enrol_submit(request: web.Request) -> web.StreamResponse:
+    return await _enrol(request, "enrol.html")
+
+
+@routes.post("/logout", name="logout", action=Action.SIGN_OUT)
+async def logout(request: web.Request) -> web.StreamResponse:
+    await service.log_out(_uow(request), request[SESSION_TOKEN], request.app[CLOCK].now())
+    response = web.HTTPSeeOther("/login?bye=1")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+@routes.post("/switch-user", name="switch_user", action=Action.SIGN_OUT)
+async def switch_user(request: web.Request) -> web.StreamResponse:
+    """Shared tablets: close this person's session and show the login with the tablet's recent logins."""
+    await service.log_out(_uow(request), request[SESSION_TOKEN], request.app[CLOCK].now())
+    response = web.HTTPSeeOther("/login?switch=1")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+# -------------------------------------------------------------------------------------------- account
+
+
+@routes.get(
+    "/account", name="account", action=Action.VIEW_OWN_ACCOUNT, page=PageSpec(role=Role.IDE, care_home=True)
+)
+async def account_page(request: web.Request) -> web.Response:
+    principal = _principal(request)
+    establishment, _, _, _ = await service.view_establishment(
+        _uow(request), principal, principal.user.establishment_id
+    )
+    return render_page(request, "account.html", user=principal.user, establishment=establishment)
+
+
+@routes.get(
+    "/account/totp",
+    name="account.totp",
+    action=Action.MANAGE_OWN_SECOND_FACTOR,
+    page=PageSpec(role=Role.EXPERT),
+)
+async def account_totp_page(request: web.Request) -> web.Response:
+    return render_page(request, "account_totp.html", **_enrolment_context(request, _principal(request)))
+
+
+@routes.post("/account/totp", name="account.totp.submit", action=Action.MANAGE_OWN_SECOND_FACTOR)
+async def account_totp_submit(request: web.Request) -> web.StreamResponse:
+    return await _enrol(request, "account_totp.html")
+
+
+@routes.get("/api/v1/me", name="api.me", action=Action.VIEW_OWN_ACCOUNT)
+async def api_me(request: web.Request) -> web.Response:
+    user = _principal(request).user
+    return web.json_response(
+        {
+            "id": str(user.id),
+            "username": user.username,
+            "display_name": user.display_name,
+            "role": user.role.value,
+            "establishment_id": str(user.establishment_id),
+            "specialties": sorted(s.value for s in user.specialties),
+            "second_factor": user.has_totp,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------- admin
+
+
+@routes.get("/admin", name="admin.index", action=Action.ADMIN_USERS, page=PageSpec(role=Role.ADMIN))
+async def admin_index(request: web.Request) -> web.Response:
+    principal = _principal(request)
+    establishments = await service.list_establishments(_uow(request), principal)
+    users = await service.list_users(_uow(request), principal)
+    counts = {kind: sum(1 for e in establishments if e.kind is kind) for kind in EstablishmentKind}
+    return render_page(
+        request,
+        "admin/index.html",
+        counts=counts,
+        user_count=len(users),
+        active_count=sum(1 for u in users if u.is_active),
+    )
+
+
+ESTABLISHMENT_FIELDS = [
+    Field("kind", convert=EstablishmentKind),
+    Field("name"),
+    Field("finess", required=False, max_length=20, convert=check_finess),
+    Field("address", required=False, max_length=400),
+    Field("bed_count", required=False, max_length=5, convert=int, invalid="Give a whole number."),
+]
+
+
+async def _establishments_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    principal = _principal(request)
+    establishments = await service.list_establishments(_uow(request), principal)
+    extra.setdefault("values", {})
+    return render_page(
+        request,
+        "admin/establishments.html",
+        status=status,
+        establishments=establishments,
+        kinds=list(EstablishmentKind),
+        **extra,
+    )
+
+
+@routes.get(
+    "/admin/establishments",
+    name="admin.establishments",
+    action=Action.ADMIN_ESTABLISHMENTS,
+    page=PageSpec(role=Role.ADMIN),
+)
+async def admin_establishments(request: web.Request) -> web.Response:
+    return await _establishments_page(request)
+
+
+@routes.post("/admin/establishments", name="admin.establishments.create", action=Action.ADMIN_ESTABLISHMENTS)
+async def admin_establishments_create(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    try:
+        values = parse(form, ESTABLISHMENT_FIELDS)
+        establishment = await service.create_establishment(
+            _uow(request),
+            _principal(request),
+            values["kind"],
+            values["name"],
+            values["finess"],
+            values["address"] or "",
+            values["bed_count"],
+            request.app[CLOCK].now(),
+        )
+    except DomainError as exc:
+        return await _establishments_page(
+            request, exc.status, values=form, error=exc.text, errors=getattr(exc, "fields", {})
+        )
+    raise redirect(request, "establishment.view", establishment_id=str(establishment.id))
+
+
+@routes.get("/establishments/{establishment_id}", name="establishment.view", action=Action.VIEW_ESTABLISHMENT)
+async def establishment_view(request: web.Request) -> web.Response:
+    principal = _principal(request)
+    establishment_id = uuid_in_path(request, "establishment_id")
+    establishment, departments, conventions, staff = await service.view_establishment(
+        _uow(request), principal, establishment_id
+    )
+    partner_names: dict[uuid.UUID, str] = {}
+    all_departments = []
+    if principal.role is Role.ADMIN:
+        all_establishments = {e.id: e for e in await service.list_establishments(_uow(request), principal)}
+        for hospital in (e for e in all_establishments.values() if e.kind is EstablishmentKind.HOSPITAL):
+            _, hospital_departments, _, _ = await service.view_establishment(
+                _uow(request), principal, hospital.id
+            )
+            for department in hospital_departments:
+                partner_names[department.id] = f"{hospital.name} - {department.name}"
+                all_departments.append(department)
+    return render_page(
+        request,
+        "establishment.html",
+        establishment=establishment,
+        departments=departments,
+        conventions=conventions,
+        staff=staff,
+        partner_names=partner_names,
+        all_departments=all_departments,
+        department_kinds=list(DepartmentKind),
+        is_admin=principal.role is Role.ADMIN,
+    )
+
+
+@routes.post(
+    "/admin/establishments/{establishment_id}/departments",
+    name="admin.departments.create",
+    action=Action.ADMIN_ESTABLISHMENTS,
+)
+async def admin_departments_create(request: web.Request) -> web.StreamResponse:
+    hospital_id = uuid_in_path(request, "establishment_id")
+    values = parse(await read_form(request), [Field("name"), Field("kind", convert=DepartmentKind)])
+    await service.add_department(
+        _uow(request), _principal(request), hospital_id, values["name"], values["kind"]
+    )
+    raise redirect(request, "establishment.view", establishment_id=str(hospital_id))
+
+
+@routes.post(
+    "/admin/establishments/{establishment_id}/conventions",
+    name="admin.conventions.create",
+    action=Action.ADMIN_ESTABLISHMENTS,
+)
+async def admin_conventions_create(request: web.Request) -> web.StreamResponse:
+    ehpad_id = uuid_in_path(request, "establishment_id")
+    values = parse(await read_form(request), [Field("department_id", convert=uuid.UUID)])
+    await service.add_convention(
+        _uow(request), _principal(request), ehpad_id, values["department_id"], request.app[CLOCK].now()
+    )
+    raise redirect(request, "establishment.view", establishment_id=str(ehpad_id))
+
+
+USER_FIELDS = [
+    Field("username", max_length=64),
+    Field("display_name"),
+    Field("role", convert=Role),
+    Field("establishment_id", convert=uuid.UUID),
+    Field("password", max_length=200),
+    Field("email", required=False, max_length=254),
+    Field("rpps", required=False, max_length=11),
+]
+
+
+async def _users_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    principal = _principal(request)
+    users = await service.list_users(_uow(request), principal)
+    establishments = await service.list_establishments(_uow(request), principal)
+    extra.setdefault("values", {})
+    return render_page(
+        request,
+        "admin/users.html",
+        status=status,
+        users=users,
+        establishments={e.id: e for e in establishments},
+        roles=list(Role),
+        specialties=list(Specialty),
+        **extra,
+    )
+
+
+@routes.get("/admin/users", name="admin.users", action=Action.ADMIN_USERS, page=PageSpec(role=Role.ADMIN))
+async def admin_users(request: web.Request) -> web.Response:
+    return await _users_page(request)
+
+
+@routes.post("/admin/users", name="admin.users.create", action=Action.ADMIN_USERS)
+async def admin_users_create(request: web.Request) -> web.StreamResponse:
+    data = await request.post()
+    form = {k: v for k, v in data.items() if isinstance(v, str)}
+    try:
+        values = parse(form, USER_FIELDS)
+        known = {s.value for s in Specialty}
+        specialties = frozenset(
+            Specialty(s) for s in data.getall("specialties", []) if isinstance(s, str) and s in known
+        )
+        user = User(
+            id=uuid.uuid4(),
+            username=values["username"],
+            display_name=values["display_name"],
+            role=values["role"],
+            establishment_id=values["establishment_id"],
+            specialties=specialties,
+            rpps=values["rpps"],
+            email=values["email"],
+        )
+        await service.create_user(
+            _uow(request),
+            request.app[PASSWORDS],
+            _principal(request),
+            user,
+            values["password"],
+            request.app[CLOCK].now(),
+        )
+    except DomainError as exc:
+        form.pop("password", None)
+        return await _users_page(
+            request, exc.status, values=form, error=exc.text, errors=getattr(exc, "fields", {})
+        )
+    raise redirect(request, "admin.users")
+
+
+@routes.post("/admin/users/{user_id}/deactivate", name="admin.users.deactivate", action=Action.ADMIN_USERS)
+async def admin_users_deactivate(request: web.Request) -> web.StreamResponse:
+    await service.deactivate_user(
+        _uow(request), _principal(request), uuid_in_path(request, "user_id"), request.app[CLOCK].now()
+    )
+    raise redirect(request, "admin.users")

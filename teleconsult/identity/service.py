@@ -1,0 +1,367 @@
+"""Identity use cases: login (password, then second factor), sessions, and the admin's management of
+establishments and accounts. Each opens one transaction, asks the policy, and returns model objects.
+
+Password hashing never happens inside a transaction: on SQLite a transaction holds the write lock, and
+nobody else should wait for an argon2 computation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from teleconsult.db import UnitOfWork
+from teleconsult.errors import DomainError, InvalidInput, NotFound, TooManyRequests
+from teleconsult.identity import policy
+from teleconsult.identity.model import (
+    Convention,
+    Department,
+    DepartmentKind,
+    Establishment,
+    EstablishmentKind,
+    Session,
+    SessionPolicy,
+    ThrottleRule,
+    User,
+    check_deactivation,
+    check_new_user,
+    check_password_strength,
+    check_username,
+    normalise_username,
+)
+from teleconsult.identity.passwords import Passwords
+from teleconsult.identity.policy import Action, Principal
+from teleconsult.identity.store import IdentityStore
+from teleconsult.identity.totp import TotpBox, matching_step
+
+#: Writing last_seen_at on every request would make every page a write; a minute of slack is harmless.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+class BadCredentials(DomainError):
+    code = "bad_credentials"
+    status = 401
+    message = "Wrong login or password."
+
+
+class BadSecondFactor(DomainError):
+    code = "bad_second_factor"
+    status = 401
+    message = "This code is not valid. Type the 6 digits shown now by your authenticator app."
+
+
+@dataclass(frozen=True, slots=True)
+class LoginSettings:
+    sessions: SessionPolicy
+    account_rule: ThrottleRule
+    address_rule: ThrottleRule
+    second_factor_roles: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    user: User
+    token: str  # goes in the cookie; only its hash is stored
+    needs_second_factor: bool
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _throttle_keys(username: str, client_address: str) -> tuple[str, str]:
+    return f"account:{username}"[:200], f"address:{client_address}"[:200]
+
+
+async def log_in(
+    uow: UnitOfWork,
+    passwords: Passwords,
+    settings: LoginSettings,
+    username: str,
+    password: str,
+    client_address: str,
+    now: datetime,
+) -> LoginResult:
+    """Anyone may call. Checks the password, counts failures, and opens a session (second factor pending
+    when the user's role needs one). Raises BadCredentials, TooManyRequests."""
+    username = normalise_username(username)
+    if not username or not password:
+        raise InvalidInput(
+            {
+                k: "This field is required."
+                for k, v in (("username", username), ("password", password))
+                if not v
+            }
+        )
+    keys = _throttle_keys(username, client_address)
+    async with uow:
+        store = uow.store(IdentityStore)
+        states = await store.throttle_states(keys)
+        waits = [w for w in (s.retry_after(now) for s in states.values()) if w is not None]
+        if waits:
+            raise TooManyRequests(int(max(waits).total_seconds()) + 1)
+        user = await store.get_user_by_username(username)
+        stored_hash = await store.password_hash(user.id) if user else None
+    ok = await passwords.verify(stored_hash, password)
+    if not ok or user is None or not user.is_active:
+        await _count_failure(uow, settings, keys, now)
+        raise BadCredentials()
+    async with uow:
+        store = uow.store(IdentityStore)
+        await store.clear_throttle(keys[0])
+        if stored_hash and passwords.needs_rehash(stored_hash):
+            await store.set_password_hash(user.id, await passwords.hash(password))
+        needs_second_factor = user.role.value in settings.second_factor_roles
+        token = secrets.token_urlsafe(32)
+        await store.add_session(Session(hash_token(token), user.id, now, now, not needs_second_factor))
+        await uow.commit()
+    return LoginResult(user, token, needs_second_factor)
+
+
+async def load_principal(
+    uow: UnitOfWork, token: str, sessions: SessionPolicy, now: datetime
+) -> tuple[Principal, Session] | None:
+    """The principal behind a session cookie, or None when the session is unknown, revoked or expired."""
+    id_hash = hash_token(token)
+    async with uow:
+        store = uow.store(IdentityStore)
+        session = await store.get_session(id_hash)
+        if session is None or not session.is_live(now, sessions):
+            return None
+        user = await store.get_user(session.user_id)
+        if user is None or not user.is_active:
+            return None
+        if now - session.last_seen_at >= TOUCH_INTERVAL:
+            await store.touch_session(id_hash, now)
+            await uow.commit()
+    return Principal(user, session.second_factor_done), session
+
+
+async def log_out(uow: UnitOfWork, token: str, now: datetime) -> None:
+    """Revokes the session for good: the same cookie never opens anything again."""
+    async with uow:
+        await uow.store(IdentityStore).revoke_session(hash_token(token), now)
+        await uow.commit()
+
+
+async def _count_failure(
+    uow: UnitOfWork, settings: LoginSettings, keys: tuple[str, str], now: datetime
+) -> None:
+    async with uow:
+        store = uow.store(IdentityStore)
+        locked = await store.lock_throttle_states(keys)
+        for key, rule in zip(keys, (settings.account_rule, settings.address_rule), strict=True):
+            await store.save_throttle_state(locked[key].after_failure(now, rule))
+        await uow.commit()
+
+
+async def check_second_factor(
+    uow: UnitOfWork,
+    box: TotpBox,
+    settings: LoginSettings,
+    principal: Principal,
+    token: str,
+    code: str,
+    client_address: str,
+    now: datetime,
+) -> None:
+    """The half-logged-in principal types a TOTP code; a code is accepted once only (no replay).
+    Wrong codes count towards the same lockout as wrong passwords."""
+    policy.require(principal, Action.SECOND_FACTOR)
+    keys = _throttle_keys(principal.user.username, client_address)
+    async with uow:
+        store = uow.store(IdentityStore)
+        states = await store.throttle_states(keys)
+        waits = [w for w in (s.retry_after(now) for s in states.values()) if w is not None]
+        if waits:
+            raise TooManyRequests(int(max(waits).total_seconds()) + 1)
+        sealed, _ = await store.totp_state(principal.user.id)
+        if sealed is None:
+            raise NotFound()
+        step = matching_step(box.open(principal.user.id, sealed), code, now)
+        accepted = step is not None and await store.use_totp_step(principal.user.id, step)
+        if accepted:
+            await store.clear_throttle(keys[0])
+            await store.complete_second_factor(hash_token(token), now)
+            await uow.commit()
+    if not accepted:
+        await _count_failure(uow, settings, keys, now)
+        raise BadSecondFactor()
+
+
+async def confirm_totp_enrolment(
+    uow: UnitOfWork, box: TotpBox, principal: Principal, token: str, secret: str, code: str, now: datetime
+) -> None:
+    """A user with no second factor yet, or replacing theirs, proves the app works by typing one code."""
+    user = principal.user
+    if principal.second_factor_done:
+        policy.require(principal, Action.MANAGE_OWN_SECOND_FACTOR)
+    else:
+        policy.require(principal, Action.SECOND_FACTOR)
+    step = matching_step(secret, code, now)
+    if step is None:
+        raise BadSecondFactor()
+    async with uow:
+        store = uow.store(IdentityStore)
+        existing, _ = await store.totp_state(user.id)
+        if existing is not None and not principal.second_factor_done:
+            # Half-logged-in principals enrol only when they have no factor yet: else anyone with the
+            # password could replace the factor.
+            raise BadSecondFactor()
+        await store.set_totp(user.id, box.seal(user.id, secret), step)
+        await store.complete_second_factor(hash_token(token), now)
+        await uow.commit()
+
+
+# -------------------------------------------------------------------------------------------- admin
+
+
+async def list_establishments(uow: UnitOfWork, actor: Principal) -> list[Establishment]:
+    policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
+    async with uow:
+        return await uow.store(IdentityStore).list_establishments()
+
+
+async def view_establishment(
+    uow: UnitOfWork, actor: Principal, establishment_id: UUID
+) -> tuple[Establishment, list[Department], list[Convention], list[User]]:
+    """Admins see any establishment; everyone else only their own (others are hidden: 404)."""
+    policy.require(actor, Action.VIEW_ESTABLISHMENT, establishment_id)
+    async with uow:
+        store = uow.store(IdentityStore)
+        establishment = await store.get_establishment(establishment_id)
+        if establishment is None:
+            raise NotFound()
+        departments = (
+            await store.list_departments(establishment.id)
+            if (establishment.kind is EstablishmentKind.HOSPITAL)
+            else []
+        )
+        conventions = (
+            await store.list_conventions(establishment.id)
+            if (establishment.kind is EstablishmentKind.EHPAD)
+            else []
+        )
+        staff = await store.list_users(establishment.id)
+    return establishment, departments, conventions, staff
+
+
+async def create_establishment(
+    uow: UnitOfWork,
+    actor: Principal | None,
+    kind: EstablishmentKind,
+    name: str,
+    finess: str | None,
+    address: str,
+    bed_count: int | None,
+    now: datetime,
+) -> Establishment:
+    """Admins only (``actor`` None is the command line, run by the host's operator)."""
+    if actor is not None:
+        policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
+    establishment = Establishment(uuid.uuid4(), kind, name.strip(), finess, address.strip(), bed_count)
+    async with uow:
+        await uow.store(IdentityStore).add_establishment(establishment, now)
+        await uow.commit()
+    return establishment
+
+
+async def add_department(
+    uow: UnitOfWork, actor: Principal | None, hospital_id: UUID, name: str, kind: DepartmentKind
+) -> Department:
+    if actor is not None:
+        policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
+    if not name.strip():
+        raise InvalidInput({"name": "Give the department's name."})
+    async with uow:
+        store = uow.store(IdentityStore)
+        hospital = await store.get_establishment(hospital_id)
+        if hospital is None or hospital.kind is not EstablishmentKind.HOSPITAL:
+            raise InvalidInput({"hospital_id": "Choose a hospital."})
+        department = Department(uuid.uuid4(), hospital_id, name.strip(), kind)
+        await store.add_department(department)
+        await uow.commit()
+    return department
+
+
+async def add_convention(
+    uow: UnitOfWork, actor: Principal | None, ehpad_id: UUID, department_id: UUID, now: datetime
+) -> Convention:
+    if actor is not None:
+        policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
+    async with uow:
+        store = uow.store(IdentityStore)
+        ehpad = await store.get_establishment(ehpad_id)
+        if ehpad is None or ehpad.kind is not EstablishmentKind.EHPAD:
+            raise InvalidInput({"ehpad_id": "Choose a care home."})
+        if await store.get_department(department_id) is None:
+            raise InvalidInput({"department_id": "Choose a hospital team."})
+        if any(c.department_id == department_id for c in await store.list_conventions(ehpad_id)):
+            raise InvalidInput({"department_id": "This care home already has a convention with this team."})
+        convention = Convention(uuid.uuid4(), ehpad_id, department_id, now)
+        await store.add_convention(convention)
+        await uow.commit()
+    return convention
+
+
+async def list_users(uow: UnitOfWork, actor: Principal) -> list[User]:
+    policy.require(actor, Action.ADMIN_USERS)
+    async with uow:
+        return await uow.store(IdentityStore).list_users()
+
+
+async def create_user(
+    uow: UnitOfWork, passwords: Passwords, actor: Principal | None, user: User, password: str, now: datetime
+) -> User:
+    """Admins only (``actor`` None is the command line). Raises UsernameTaken, InvalidInput."""
+    if actor is not None:
+        policy.require(actor, Action.ADMIN_USERS)
+    username = check_username(user.username)
+    check_password_strength(password, username)
+    password_hash = await passwords.hash(password)
+    async with uow:
+        store = uow.store(IdentityStore)
+        establishment = await store.get_establishment(user.establishment_id)
+        if establishment is None:
+            raise InvalidInput({"establishment_id": "Choose an establishment."})
+        user = User(
+            id=user.id,
+            username=username,
+            display_name=user.display_name.strip(),
+            role=user.role,
+            establishment_id=user.establishment_id,
+            department_id=user.department_id,
+            specialties=user.specialties,
+            rpps=user.rpps,
+            email=user.email,
+        )
+        check_new_user(user, establishment)
+        await store.add_user(user, password_hash, now)
+        await uow.commit()
+    return user
+
+
+async def deactivate_user(uow: UnitOfWork, actor: Principal | None, user_id: UUID, now: datetime) -> User:
+    """Admins only. The account can no longer log in and its open sessions are revoked at once."""
+    if actor is not None:
+        policy.require(actor, Action.ADMIN_USERS)
+    async with uow:
+        store = uow.store(IdentityStore)
+        target = await store.get_user(user_id)
+        if target is None:
+            raise NotFound()
+        if actor is not None:
+            check_deactivation(actor.user, target)
+        await store.deactivate_user(user_id, now)
+        await uow.commit()
+    return target.deactivated()
+
+
+async def find_user(uow: UnitOfWork, username: str) -> User | None:
+    """For the command line only (the operator of the host)."""
+    async with uow:
+        return await uow.store(IdentityStore).get_user_by_username(normalise_username(username))

@@ -1,0 +1,420 @@
+"""Persistence of the identity aggregates. Queries live here and return model objects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Uuid,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from teleconsult.db import UTCDateTime, metadata
+from teleconsult.identity.model import (
+    Convention,
+    Department,
+    DepartmentKind,
+    Establishment,
+    EstablishmentKind,
+    FinessTaken,
+    Role,
+    Session,
+    Specialty,
+    ThrottleState,
+    User,
+    UsernameTaken,
+)
+
+establishments = Table(
+    "establishments",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("finess", String(9), nullable=True, unique=True),
+    Column("address", String(400), nullable=False, default=""),
+    Column("bed_count", Integer, nullable=True),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("kind IN ('hospital', 'ehpad', 'authority')", name="kind"),
+    CheckConstraint("kind <> 'ehpad' OR (finess IS NOT NULL AND bed_count > 0)", name="ehpad_fields"),
+)
+
+departments = Table(
+    "departments",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("hospital_id", Uuid, ForeignKey("establishments.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+)
+
+conventions = Table(
+    "conventions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("ehpad_id", Uuid, ForeignKey("establishments.id"), nullable=False),
+    Column("department_id", Uuid, ForeignKey("departments.id"), nullable=False, index=True),
+    Column("signed_on", UTCDateTime, nullable=False),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Index("uq_conventions_ehpad_department", "ehpad_id", "department_id", unique=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("establishment_id", Uuid, ForeignKey("establishments.id"), nullable=False, index=True),
+    Column("department_id", Uuid, ForeignKey("departments.id"), nullable=True),
+    Column("rpps", String(11), nullable=True),
+    Column("email", String(254), nullable=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("totp_secret", LargeBinary, nullable=True),  # encrypted, see identity/totp.py
+    Column("totp_last_step", Integer, nullable=True),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deactivated_at", UTCDateTime, nullable=True),
+    CheckConstraint(
+        "role IN ('ide', 'idec', 'medecin_co', 'expert', 'secretariat', 'coordinateur', 'admin')", name="role"
+    ),
+)
+
+user_specialties = Table(
+    "user_specialties",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("specialty", String(32), primary_key=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("second_factor_done", Boolean, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UTCDateTime, nullable=True),
+    Column("locked_until", UTCDateTime, nullable=True),
+)
+
+
+def _establishment(row: Any) -> Establishment:
+    return Establishment(
+        id=row.id,
+        kind=EstablishmentKind(row.kind),
+        name=row.name,
+        finess=row.finess,
+        address=row.address,
+        bed_count=row.bed_count,
+        is_active=row.is_active,
+    )
+
+
+class IdentityStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # ----------------------------------------------------------------------------------- establishments
+
+    async def add_establishment(self, establishment: Establishment, now: datetime) -> None:
+        try:
+            async with self.session.begin_nested():
+                await self.session.execute(
+                    establishments.insert().values(
+                        id=establishment.id,
+                        kind=establishment.kind.value,
+                        name=establishment.name,
+                        finess=establishment.finess,
+                        address=establishment.address,
+                        bed_count=establishment.bed_count,
+                        is_active=establishment.is_active,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError as exc:
+            raise FinessTaken(finess=establishment.finess) from exc
+
+    async def get_establishment(self, establishment_id: UUID) -> Establishment | None:
+        row = (
+            await self.session.execute(select(establishments).where(establishments.c.id == establishment_id))
+        ).first()
+        return _establishment(row) if row else None
+
+    async def list_establishments(self, kind: EstablishmentKind | None = None) -> list[Establishment]:
+        query = select(establishments).order_by(establishments.c.kind, establishments.c.name)
+        if kind is not None:
+            query = query.where(establishments.c.kind == kind.value)
+        return [_establishment(row) for row in (await self.session.execute(query)).all()]
+
+    async def add_department(self, department: Department) -> None:
+        await self.session.execute(
+            departments.insert().values(
+                id=department.id,
+                hospital_id=department.hospital_id,
+                name=department.name,
+                kind=department.kind.value,
+            )
+        )
+
+    async def get_department(self, department_id: UUID) -> Department | None:
+        row = (
+            await self.session.execute(select(departments).where(departments.c.id == department_id))
+        ).first()
+        if row is None:
+            return None
+        return Department(row.id, row.hospital_id, row.name, DepartmentKind(row.kind))
+
+    async def list_departments(self, hospital_id: UUID | None = None) -> list[Department]:
+        query = select(departments).order_by(departments.c.name)
+        if hospital_id is not None:
+            query = query.where(departments.c.hospital_id == hospital_id)
+        rows = (await self.session.execute(query)).all()
+        return [Department(r.id, r.hospital_id, r.name, DepartmentKind(r.kind)) for r in rows]
+
+    async def add_convention(self, convention: Convention) -> None:
+        await self.session.execute(
+            conventions.insert().values(
+                id=convention.id,
+                ehpad_id=convention.ehpad_id,
+                department_id=convention.department_id,
+                signed_on=convention.signed_on,
+                is_active=convention.is_active,
+            )
+        )
+
+    async def list_conventions(self, ehpad_id: UUID | None = None) -> list[Convention]:
+        query = select(conventions)
+        if ehpad_id is not None:
+            query = query.where(conventions.c.ehpad_id == ehpad_id)
+        rows = (await self.session.execute(query)).all()
+        return [Convention(r.id, r.ehpad_id, r.department_id, r.signed_on, r.is_active) for r in rows]
+
+    # -------------------------------------------------------------------------------------------- users
+
+    async def add_user(self, user: User, password_hash: str, now: datetime) -> None:
+        try:
+            async with self.session.begin_nested():
+                await self.session.execute(
+                    users.insert().values(
+                        id=user.id,
+                        username=user.username,
+                        display_name=user.display_name,
+                        role=user.role.value,
+                        establishment_id=user.establishment_id,
+                        department_id=user.department_id,
+                        rpps=user.rpps,
+                        email=user.email,
+                        password_hash=password_hash,
+                        is_active=user.is_active,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError as exc:
+            raise UsernameTaken(username=user.username) from exc
+        if user.specialties:
+            await self.session.execute(
+                user_specialties.insert(),
+                [{"user_id": user.id, "specialty": s.value} for s in sorted(user.specialties)],
+            )
+
+    async def _users(self, where: Any) -> list[User]:
+        rows = (await self.session.execute(select(users).where(where).order_by(users.c.display_name))).all()
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        spec_rows = (
+            await self.session.execute(select(user_specialties).where(user_specialties.c.user_id.in_(ids)))
+        ).all()
+        specialties: dict[UUID, set[Specialty]] = {}
+        for spec in spec_rows:
+            specialties.setdefault(spec.user_id, set()).add(Specialty(spec.specialty))
+        return [
+            User(
+                id=row.id,
+                username=row.username,
+                display_name=row.display_name,
+                role=Role(row.role),
+                establishment_id=row.establishment_id,
+                department_id=row.department_id,
+                specialties=frozenset(specialties.get(row.id, ())),
+                rpps=row.rpps,
+                email=row.email,
+                is_active=row.is_active,
+                has_totp=row.totp_secret is not None,
+            )
+            for row in rows
+        ]
+
+    async def get_user(self, user_id: UUID) -> User | None:
+        found = await self._users(users.c.id == user_id)
+        return found[0] if found else None
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        found = await self._users(users.c.username == username)
+        return found[0] if found else None
+
+    async def list_users(self, establishment_id: UUID | None = None) -> list[User]:
+        where = users.c.establishment_id == establishment_id if establishment_id else users.c.id.is_not(None)
+        return await self._users(where)
+
+    async def count_users(self) -> int:
+        return int((await self.session.execute(select(func.count()).select_from(users))).scalar_one())
+
+    async def password_hash(self, user_id: UUID) -> str | None:
+        result = await self.session.execute(select(users.c.password_hash).where(users.c.id == user_id))
+        return result.scalar_one_or_none()
+
+    async def set_password_hash(self, user_id: UUID, password_hash: str) -> None:
+        await self.session.execute(
+            update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+        )
+
+    async def deactivate_user(self, user_id: UUID, now: datetime) -> None:
+        await self.session.execute(
+            update(users).where(users.c.id == user_id).values(is_active=False, deactivated_at=now)
+        )
+        await self.session.execute(
+            update(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    async def totp_state(self, user_id: UUID) -> tuple[bytes | None, int | None]:
+        row = (
+            await self.session.execute(
+                select(users.c.totp_secret, users.c.totp_last_step).where(users.c.id == user_id)
+            )
+        ).one()
+        return row.totp_secret, row.totp_last_step
+
+    async def set_totp(self, user_id: UUID, encrypted_secret: bytes | None, last_step: int | None) -> None:
+        await self.session.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(totp_secret=encrypted_secret, totp_last_step=last_step)
+        )
+
+    async def use_totp_step(self, user_id: UUID, step: int) -> bool:
+        """Record that the code of ``step`` was used; False when it (or a later one) already was: a replay."""
+        result = await self.session.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .where((users.c.totp_last_step.is_(None)) | (users.c.totp_last_step < step))
+            .values(totp_last_step=step)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # ----------------------------------------------------------------------------------------- sessions
+
+    async def add_session(self, session: Session) -> None:
+        await self.session.execute(
+            sessions.insert().values(
+                id_hash=session.id_hash,
+                user_id=session.user_id,
+                created_at=session.created_at,
+                last_seen_at=session.last_seen_at,
+                second_factor_done=session.second_factor_done,
+            )
+        )
+
+    async def get_session(self, id_hash: str) -> Session | None:
+        row = (await self.session.execute(select(sessions).where(sessions.c.id_hash == id_hash))).first()
+        if row is None:
+            return None
+        return Session(
+            row.id_hash, row.user_id, row.created_at, row.last_seen_at, row.second_factor_done, row.revoked_at
+        )
+
+    async def touch_session(self, id_hash: str, now: datetime) -> None:
+        await self.session.execute(
+            update(sessions).where(sessions.c.id_hash == id_hash).values(last_seen_at=now)
+        )
+
+    async def complete_second_factor(self, id_hash: str, now: datetime) -> None:
+        await self.session.execute(
+            update(sessions)
+            .where(sessions.c.id_hash == id_hash)
+            .values(second_factor_done=True, last_seen_at=now)
+        )
+
+    async def revoke_session(self, id_hash: str, now: datetime) -> None:
+        await self.session.execute(
+            update(sessions)
+            .where(sessions.c.id_hash == id_hash, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    async def delete_sessions_before(self, cutoff: datetime) -> int:
+        result = await self.session.execute(delete(sessions).where(sessions.c.last_seen_at < cutoff))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # ----------------------------------------------------------------------------------- login throttle
+
+    async def throttle_states(self, keys: Sequence[str]) -> dict[str, ThrottleState]:
+        rows = (
+            await self.session.execute(select(login_throttle).where(login_throttle.c.key.in_(keys)))
+        ).all()
+        found = {r.key: ThrottleState(r.key, r.failures, r.last_failure_at, r.locked_until) for r in rows}
+        return {key: found.get(key, ThrottleState(key)) for key in keys}
+
+    async def lock_throttle_states(self, keys: Sequence[str]) -> dict[str, ThrottleState]:
+        """Read the states under a row lock, creating missing rows: every concurrent failure counts."""
+        dialect = self.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        for key in keys:
+            await self.session.execute(
+                insert(login_throttle)
+                .values(key=key, failures=0)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+        rows = (
+            await self.session.execute(
+                select(login_throttle).where(login_throttle.c.key.in_(keys)).with_for_update()
+            )
+        ).all()
+        return {r.key: ThrottleState(r.key, r.failures, r.last_failure_at, r.locked_until) for r in rows}
+
+    async def save_throttle_state(self, state: ThrottleState) -> None:
+        await self.session.execute(
+            update(login_throttle)
+            .where(login_throttle.c.key == state.key)
+            .values(
+                failures=state.failures,
+                last_failure_at=state.last_failure_at,
+                locked_until=state.locked_until,
+            )
+        )
+
+    async def clear_throttle(self, key: str) -> None:
+        await self.session.execute(delete(login_throttle).where(login_throttle.c.key == key))

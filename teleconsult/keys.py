@@ -1,0 +1,37 @@
+"""Typed application and request state: every long-lived object is built once by create_app and kept here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+if TYPE_CHECKING:  # only for the AppKey type parameters below; importing them for real would be circular
+    from teleconsult.clock import Clock  # noqa: F401
+    from teleconsult.i18n import Catalogues  # noqa: F401
+    from teleconsult.identity.passwords import Passwords  # noqa: F401
+    from teleconsult.identity.policy import Principal  # noqa: F401
+    from teleconsult.identity.service import LoginSettings  # noqa: F401
+    from teleconsult.identity.totp import TotpBox  # noqa: F401
+    from teleconsult.rendering import Renderer  # noqa: F401
+    from teleconsult.routing import RouteSpec  # noqa: F401
+    from teleconsult.settings import Settings  # noqa: F401
+
+SETTINGS: Final = web.AppKey["Settings"]("settings")
+CLOCK: Final = web.AppKey["Clock"]("clock")
+ENGINE: Final = web.AppKey[AsyncEngine]("engine")
+SESSION_FACTORY: Final = web.AppKey[async_sessionmaker[AsyncSession]]("session_factory")
+RENDERER: Final = web.AppKey["Renderer"]("renderer")
+CATALOGUES: Final = web.AppKey["Catalogues"]("catalogues")
+PASSWORDS: Final = web.AppKey["Passwords"]("passwords")
+TOTP_BOX: Final = web.AppKey["TotpBox"]("totp_box")
+LOGIN_SETTINGS: Final = web.AppKey["LoginSettings"]("login_settings")
+ROUTE_SPECS: Final = web.AppKey["dict[str, RouteSpec]"]("route_specs")
+
+# Request-scoped values.
+PRINCIPAL: Final = web.RequestKey["Principal | None"]("principal")
+SESSION_TOKEN: Final = web.RequestKey[str]("session_token")
+SESSION_EXPIRED: Final = web.RequestKey[bool]("session_expired")
+PRE_SESSION: Final = web.RequestKey[str]("pre_session")
+LANGUAGE: Final = web.RequestKey[str]("language")

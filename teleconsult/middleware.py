@@ -1,0 +1,301 @@
+"""The request pipeline, outermost first: request id and access log; errors to pages; language; session;
+the access policy; CSRF. Security headers are added to every response, error pages and static files too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from teleconsult import i18n
+from teleconsult.db import UnitOfWork
+from teleconsult.errors import DomainError, Forbidden, InvalidInput, TooManyRequests
+from teleconsult.forms import read_form
+from teleconsult.identity.policy import HOME_ROUTE, Decision, Principal, decide
+from teleconsult.identity.service import load_principal
+from teleconsult.keys import (
+    CATALOGUES,
+    CLOCK,
+    LANGUAGE,
+    LOGIN_SETTINGS,
+    PRE_SESSION,
+    PRINCIPAL,
+    RENDERER,
+    SESSION_EXPIRED,
+    SESSION_FACTORY,
+    SESSION_TOKEN,
+    SETTINGS,
+)
+from teleconsult.logs import request_id_var
+from teleconsult.routing import route_spec
+
+log = logging.getLogger("teleconsult.http")
+
+SESSION_COOKIE = "tc_session"
+PRE_SESSION_COOKIE = "tc_pre"
+LANGUAGE_COOKIE = "tc_lang"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+#: Title and next step of each error page, by status (msgids).
+ERROR_PAGES: dict[int, tuple[str, str]] = {
+    400: ("The request could not be read", "Go back, reload the page and try again."),
+    401: ("Please log in", "Log in again to continue."),
+    403: ("Access refused", "Go back to your home page, or ask your administrator for access."),
+    404: ("Page not found", "Check the address, or go back to your home page."),
+    405: ("Action not possible here", "Go back to your home page."),
+    409: (
+        "Someone changed this at the same time",
+        "Reload the page to see the current state, then try again.",
+    ),
+    413: ("The file or form is too large", "Send a smaller file (or fewer at once) and try again."),
+    422: ("Some fields need your attention", "Go back, correct the fields shown and send again."),
+    429: ("Too many attempts", "Wait a moment before trying again."),
+    500: (
+        "Something went wrong on our side",
+        "Nothing you did caused this. Try again in a minute; "
+        "if it persists, call your support and give them the error reference.",
+    ),
+}
+
+
+def wants_json(request: web.Request) -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def csrf_token(request: web.Request) -> str:
+    """The token forms must send back: an HMAC of the session (or pre-session) cookie under the secret."""
+    binding = request.get(SESSION_TOKEN) or request.get(PRE_SESSION)
+    if binding is None:
+        binding = request.cookies.get(PRE_SESSION_COOKIE) or secrets.token_urlsafe(24)
+        request[PRE_SESSION] = binding
+    key = request.app[SETTINGS].secret_key.encode()
+    return hmac.new(key, b"csrf|" + binding.encode(), hashlib.sha256).hexdigest()
+
+
+def render_error(
+    request: web.Request,
+    status: int,
+    message: str | None = None,
+    fields: dict[str, str] | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    title, next_step = ERROR_PAGES.get(status, ERROR_PAGES[500 if status >= 500 else 400])
+    _ = i18n.gettext_
+    text = _(message) if message else _(title)
+    translated_fields = {name: _(msg) for name, msg in (fields or {}).items()}
+    if wants_json(request):
+        body: dict[str, Any] = {"error": code or str(status), "message": text}
+        if translated_fields:
+            body["fields"] = translated_fields
+        return web.json_response(body, status=status, headers=headers)
+    principal: Principal | None = request.get(PRINCIPAL)
+    home = None
+    if principal is not None and principal.second_factor_done:
+        home = str(request.app.router[HOME_ROUTE[principal.role]].url_for())
+    try:
+        html = request.app[RENDERER].render(
+            "error.html",
+            {
+                "status": status,
+                "title": _(title),
+                "message": text,
+                "next_step": _(next_step),
+                "fields": translated_fields,
+                "home": home,
+                "request_id": request_id_var.get(),
+                "principal": principal,
+                "csrf_token": "",
+                "request": request,
+                "lang": i18n.current_language(),
+            },
+        )
+    except Exception:
+        # The error page itself failed: answer with a page that cannot fail, still without any detail.
+        log.exception("error page failed to render")
+        html = LAST_RESORT_PAGE.format(status=status, request_id=request_id_var.get())
+    return web.Response(text=html, status=status, content_type="text/html", headers=headers)
+
+
+LAST_RESORT_PAGE = """<!doctype html><html lang="fr"><meta charset="utf-8"><title>Erreur {status}</title>
+<h1>Erreur {status}</h1><p>Le service n'a pas pu afficher cette page. Réessayez dans une minute ;
+si cela persiste, contactez votre support avec la référence {request_id}.</p>
+<p><a href="/">Accueil</a></p></html>"""
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = (
+        incoming if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+    )
+    token = request_id_var.set(request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-ID"] = request_id
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        spec = route_spec(request)
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": spec.path if spec else "(unmatched)",
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        request_id_var.reset(token)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except InvalidInput as exc:
+        return render_error(request, exc.status, exc.text, exc.fields, exc.code)
+    except TooManyRequests as exc:
+        return render_error(
+            request,
+            exc.status,
+            exc.text,
+            code=exc.code,
+            headers={"Retry-After": str(exc.retry_after_seconds)},
+        )
+    except DomainError as exc:
+        return render_error(request, exc.status, exc.text, code=exc.code)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return render_error(
+            request,
+            exc.status,
+            headers={
+                k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")
+            },
+        )
+    except Exception:
+        # The traceback goes to the log (which never holds request bodies); the user sees a reference.
+        log.exception("unhandled error")
+        return render_error(request, 500)
+
+
+@web.middleware
+async def language(request: web.Request, handler: Handler) -> web.StreamResponse:
+    default = request.app[SETTINGS].language
+    lang = i18n.pick_language(request.cookies.get(LANGUAGE_COOKIE), default)
+    request[LANGUAGE] = lang
+    with i18n.active_language(lang, request.app[CATALOGUES].get(lang)):
+        return await handler(request)
+
+
+@web.middleware
+async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    request[PRINCIPAL] = None
+    if token and len(token) <= 128:
+        app = request.app
+        found = await load_principal(
+            UnitOfWork(app[SESSION_FACTORY]), token, app[LOGIN_SETTINGS].sessions, app[CLOCK].now()
+        )
+        if found is None:
+            request[SESSION_EXPIRED] = True
+        else:
+            request[PRINCIPAL], _ = found
+            request[SESSION_TOKEN] = token
+    return await handler(request)
+
+
+@web.middleware
+async def access_policy(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.match_info.http_exception is not None:
+        return await handler(request)  # unknown URL or method: the router answers 404/405
+    spec = route_spec(request)
+    if spec is None:
+        log.error("route without a policy decision refused", extra={"path_pattern": request.path[:100]})
+        raise Forbidden()
+    principal: Principal | None = request[PRINCIPAL]
+    decision = decide(principal, spec.action)
+    if decision is Decision.ALLOW:
+        return await handler(request)
+    if decision is Decision.HIDE:
+        raise web.HTTPNotFound()
+    if principal is None:
+        if wants_json(request) or request.method not in SAFE_METHODS:
+            raise web.HTTPUnauthorized()
+        target = "/login?next=" + quote(request.path_qs, safe="")
+        if request.get(SESSION_EXPIRED):
+            target += "&expired=1"
+        raise web.HTTPSeeOther(target)
+    if not principal.second_factor_done and request.method in SAFE_METHODS and not wants_json(request):
+        raise web.HTTPSeeOther(str(request.app.router["login.second_factor"].url_for()))
+    raise Forbidden()
+
+
+@web.middleware
+async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method in SAFE_METHODS:
+        response = await handler(request)
+        pre = request.get(PRE_SESSION)
+        if pre and request.cookies.get(PRE_SESSION_COOKIE) != pre:
+            # A page rendered a form for someone without a session: bind its token to a fresh cookie.
+            response.set_cookie(
+                PRE_SESSION_COOKIE,
+                pre,
+                httponly=True,
+                samesite="Lax",
+                secure=request.app[SETTINGS].secure_cookies,
+                path="/",
+            )
+        return response
+    expected = csrf_token(request)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        sent = (await read_form(request)).get(CSRF_FIELD)
+    if not sent or not hmac.compare_digest(sent, expected):
+        raise Forbidden("This form has expired. Reload the page and send it again.")
+    return await handler(request)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(self), microphone=(self), geolocation=(), payment=(), usb=()"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    settings = request.app[SETTINGS]
+    if settings.secure_cookies:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if request.get(PRINCIPAL) is not None or request.path.startswith(("/login", "/admin")):
+        headers.setdefault("Cache-Control", "no-store")
+
+
+MIDDLEWARES = [request_context, errors, language, authentication, access_policy, csrf]

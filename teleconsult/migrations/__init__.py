@@ -1,0 +1,1 @@
+"""Alembic environment and versions: one history that runs on SQLite and PostgreSQL."""

@@ -1,0 +1,28 @@
+"""Rendering a full page with what every layout needs: the principal, the CSRF token, the language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from teleconsult.keys import LANGUAGE, PRINCIPAL, RENDERER, SESSION_EXPIRED
+from teleconsult.middleware import csrf_token
+
+
+def render_page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    context.setdefault("errors", {})
+    context.setdefault("values", {})
+    context.update(
+        request=request,
+        principal=request.get(PRINCIPAL),
+        csrf_token=csrf_token(request),
+        lang=request.get(LANGUAGE, "fr"),
+        session_expired=request.get(SESSION_EXPIRED, False),
+    )
+    html = request.app[RENDERER].render(template, context)
+    return web.Response(text=html, status=status, content_type="text/html")
+
+
+def redirect(request: web.Request, route_name: str, **parts: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(str(request.app.router[route_name].url_for(**parts)))

@@ -1,0 +1,167 @@
+"""One frozen Settings object, read from TELECONSULT_* environment variables and an optional TOML file.
+
+Precedence: built-in default < TOML file (``TELECONSULT_CONFIG`` or ``--config``) < environment variable.
+Every field has a default that is safe for ``teleconsult demo``; :func:`production_problems` lists what a
+production deployment must change before ``teleconsult serve`` agrees to start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+Mode = Literal["demo", "production", "test"]
+
+#: The secret shipped with the source code. Anyone can read it, so production refuses it.
+DEMO_SECRET_KEY = "demo-secret-key-not-for-production-use-0000000000"  # noqa: S105 - public on purpose
+
+ENV_PREFIX = "TELECONSULT_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service can be told. Documented field by field in docs/configuration.md."""
+
+    mode: Mode = "demo"
+    data_dir: Path = Path("teleconsult-data")
+    database_url: str = ""  # empty: SQLite file under data_dir
+    secret_key: str = DEMO_SECRET_KEY
+    base_url: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    language: str = "fr"
+    timezone: str = "Europe/Paris"
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    #: Roles that must pass a TOTP second factor. Hospital professionals and admins by default.
+    totp_roles: tuple[str, ...] = ("expert", "secretariat", "coordinateur", "admin", "medecin_co")
+    totp_in_demo: bool = False
+    login_account_max_failures: int = 5
+    login_address_max_failures: int = 30
+    login_max_lock_minutes: int = 15
+    max_body_bytes: int = 1024 * 1024
+    log_format: Literal["auto", "text", "json"] = "auto"  # auto: JSON lines in production, text otherwise
+    log_level: str = "INFO"
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str = ""
+    turn_ttl_seconds: int = 3600
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL SQLAlchemy connects to, with the async driver of each backend."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'teleconsult.sqlite3').resolve()}"
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        if url.startswith(("postgresql://", "postgres://")):
+            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        return url
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode != "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.mode == "production"
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" or (self.log_format == "auto" and self.mode == "production")
+
+    @property
+    def totp_required_roles(self) -> frozenset[str]:
+        if self.mode == "production" or self.totp_in_demo:
+            return frozenset(self.totp_roles)
+        return frozenset()
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, raw: Any, target: Any) -> Any:
+    """Turn a TOML or environment value into the type of the field's default."""
+    try:
+        if isinstance(target, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if isinstance(target, int):
+            return int(raw)
+        if isinstance(target, Path):
+            return Path(str(raw))
+        if isinstance(target, tuple):
+            if isinstance(raw, list | tuple):
+                return tuple(str(item) for item in raw)
+            return tuple(item.strip() for item in str(raw).split(",") if item.strip())
+        return str(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}: valeur invalide {raw!r}") from exc
+
+
+def load_settings(environ: Mapping[str, str], config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from a TOML file, then the environment, then explicit overrides (CLI flags)."""
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    fields = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+    path = config_file or (
+        Path(environ[ENV_PREFIX + "CONFIG"]) if environ.get(ENV_PREFIX + "CONFIG") else None
+    )
+    if path is not None:
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"fichier de configuration illisible {path}: {exc}") from exc
+        for key, raw in document.items():
+            if key not in fields:
+                raise SettingsError(f"{path}: réglage inconnu {key!r}")
+            values[key] = _coerce(key, raw, getattr(defaults, key))
+    for name in fields:
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in environ:
+            values[name] = _coerce(name, environ[env_name], getattr(defaults, name))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = dataclasses.replace(defaults, **values)
+    if settings.mode not in ("demo", "production", "test"):
+        raise SettingsError(f"{ENV_PREFIX}MODE: {settings.mode!r} n'est ni demo, ni production, ni test")
+    if settings.log_format not in ("auto", "text", "json"):
+        raise SettingsError(
+            f"{ENV_PREFIX}LOG_FORMAT: {settings.log_format!r} n'est ni auto, ni text, ni json"
+        )
+    if settings.language not in ("fr", "en"):
+        raise SettingsError(f"{ENV_PREFIX}LANGUAGE: langue non prise en charge {settings.language!r}")
+    if settings.session_idle_minutes <= 0 or settings.session_absolute_hours <= 0:
+        raise SettingsError("les durées de session doivent être positives")
+    return settings
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Why these settings must not run in production; an empty list means they may."""
+    problems: list[str] = []
+    if settings.secret_key == DEMO_SECRET_KEY:
+        problems.append(f"{ENV_PREFIX}SECRET_KEY est la clé de démonstration publiée avec le code source")
+    elif len(settings.secret_key) < 32:
+        problems.append(f"{ENV_PREFIX}SECRET_KEY doit faire au moins 32 caractères")
+    if urlsplit(settings.base_url).scheme != "https":
+        problems.append(f"{ENV_PREFIX}BASE_URL doit être une adresse https:// (reçu {settings.base_url!r})")
+    if settings.sqlalchemy_url.startswith("sqlite"):
+        problems.append(f"{ENV_PREFIX}DATABASE_URL doit désigner PostgreSQL en production")
+    return problems

@@ -1,0 +1,1 @@
+"""Pages per role, static assets and translations."""
