@@ -19,6 +19,7 @@ from teleconsult.clock import SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
 from teleconsult.demo import DEMO_ACCOUNTS, seed_demo
 from teleconsult.errors import DomainError, InvalidInput
+from teleconsult.i18n import N_
 from teleconsult.identity import service
 from teleconsult.identity.model import EstablishmentKind, Role, Specialty, User, check_finess
 from teleconsult.identity.passwords import Passwords
@@ -240,7 +241,7 @@ def user_create(
             establishments = await uow.store(IdentityStore).list_establishments()
         match = [e for e in establishments if str(e.id) == establishment_ref or e.finess == establishment_ref]
         if not match:
-            raise InvalidInput({"establishment": "No establishment with this id or FINESS number."})
+            raise InvalidInput({"establishment": N_("No establishment with this id or FINESS number.")})
         new = User(
             id=uuid.uuid4(),
             username=username,
@@ -266,7 +267,7 @@ def user_deactivate(username: str, data_dir: Path | None, config: str | None) ->
     async def deactivate(new_uow: Callable[[], UnitOfWork]) -> None:
         found = await service.find_user(new_uow(), username)
         if found is None:
-            raise InvalidInput({"username": "No account with this login."})
+            raise InvalidInput({"username": N_("No account with this login.")})
         await service.deactivate_user(new_uow(), None, found.id, SystemClock().now())
 
     _domain_call(lambda: _with_uow(settings, deactivate))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from teleconsult.i18n import N_
+
 
 class DomainError(Exception):
     """Something the user asked for breaks a rule. Never a bug: a bug is any other exception."""
@@ -29,7 +31,7 @@ class InvalidInput(DomainError):
 
     code = "invalid_input"
     status = 422
-    message = "Some fields need your attention."
+    message = N_("Some fields need your attention.")
 
     def __init__(self, fields: Mapping[str, str], message: str | None = None) -> None:
         super().__init__(message)
@@ -39,31 +41,31 @@ class InvalidInput(DomainError):
 class MalformedRequest(DomainError):
     code = "malformed_request"
     status = 400
-    message = "The request could not be read. Reload the page and try again."
+    message = N_("The request could not be read. Reload the page and try again.")
 
 
 class NotFound(DomainError):
     code = "not_found"
     status = 404
-    message = "This page does not exist or is not accessible to you."
+    message = N_("This page does not exist or is not accessible to you.")
 
 
 class Forbidden(DomainError):
     code = "forbidden"
     status = 403
-    message = "Your account does not give access to this page."
+    message = N_("Your account does not give access to this page.")
 
 
 class Conflict(DomainError):
     code = "conflict"
     status = 409
-    message = "Someone changed this at the same time. Reload the page to see the current state."
+    message = N_("Someone changed this at the same time. Reload the page to see the current state.")
 
 
 class TooManyRequests(DomainError):
     code = "too_many_requests"
     status = 429
-    message = "Too many attempts. Wait a moment before trying again."
+    message = N_("Too many attempts. Wait a moment before trying again.")
 
     def __init__(self, retry_after_seconds: int, message: str | None = None) -> None:
         super().__init__(message, retry_after=retry_after_seconds)

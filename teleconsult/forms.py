@@ -16,8 +16,9 @@ from uuid import UUID
 from aiohttp import web
 
 from teleconsult.errors import InvalidInput, MalformedRequest
+from teleconsult.i18n import N_
 
-REQUIRED = "This field is required."
+REQUIRED = N_("This field is required.")
 
 
 async def read_form(request: web.Request) -> dict[str, str]:
@@ -33,9 +34,9 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json(loads=json.loads)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedRequest("The request body is not valid JSON.") from exc
+        raise MalformedRequest(N_("The request body is not valid JSON.")) from exc
     if not isinstance(body, dict):
-        raise MalformedRequest("The request body must be a JSON object.")
+        raise MalformedRequest(N_("The request body must be a JSON object."))
     return body
 
 
@@ -52,7 +53,7 @@ class Field:
     required: bool = True
     max_length: int = 200
     convert: Callable[[str], Any] | None = None
-    invalid: str = "This value is not valid."
+    invalid: str = N_("This value is not valid.")
 
 
 def parse(data: Mapping[str, Any], fields: list[Field]) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def parse(data: Mapping[str, Any], fields: list[Field]) -> dict[str, Any]:
             continue
         raw = raw.strip()
         if len(raw) > spec.max_length:
-            errors[spec.name] = "This value is too long."
+            errors[spec.name] = N_("This value is too long.")
             continue
         if spec.convert is None:
             values[spec.name] = raw

@@ -26,6 +26,11 @@ DEFAULT_LANGUAGE = "fr"
 PARIS = ZoneInfo("Europe/Paris")
 
 
+def N_(message: str) -> str:
+    """Marks a msgid for extraction where it is defined; it is translated later, when rendered."""
+    return message
+
+
 class Catalogues:
     def __init__(self, translations_dir: Path) -> None:
         self._translations: dict[str, gettext.NullTranslations] = {"en": gettext.NullTranslations()}

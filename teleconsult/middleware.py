@@ -20,6 +20,7 @@ from teleconsult import i18n
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import DomainError, Forbidden, InvalidInput, TooManyRequests
 from teleconsult.forms import read_form
+from teleconsult.i18n import N_
 from teleconsult.identity.policy import HOME_ROUTE, Decision, Principal, decide
 from teleconsult.identity.service import load_principal
 from teleconsult.keys import (
@@ -55,22 +56,24 @@ CSP = (
 
 #: Title and next step of each error page, by status (msgids).
 ERROR_PAGES: dict[int, tuple[str, str]] = {
-    400: ("The request could not be read", "Go back, reload the page and try again."),
-    401: ("Please log in", "Log in again to continue."),
-    403: ("Access refused", "Go back to your home page, or ask your administrator for access."),
-    404: ("Page not found", "Check the address, or go back to your home page."),
-    405: ("Action not possible here", "Go back to your home page."),
+    400: (N_("The request could not be read"), N_("Go back, reload the page and try again.")),
+    401: (N_("Please log in"), N_("Log in again to continue.")),
+    403: (N_("Access refused"), N_("Go back to your home page, or ask your administrator for access.")),
+    404: (N_("Page not found"), N_("Check the address, or go back to your home page.")),
+    405: (N_("Action not possible here"), N_("Go back to your home page.")),
     409: (
-        "Someone changed this at the same time",
-        "Reload the page to see the current state, then try again.",
+        N_("Someone changed this at the same time"),
+        N_("Reload the page to see the current state, then try again."),
     ),
-    413: ("The file or form is too large", "Send a smaller file (or fewer at once) and try again."),
-    422: ("Some fields need your attention", "Go back, correct the fields shown and send again."),
-    429: ("Too many attempts", "Wait a moment before trying again."),
+    413: (N_("The file or form is too large"), N_("Send a smaller file (or fewer at once) and try again.")),
+    422: (N_("Some fields need your attention"), N_("Go back, correct the fields shown and send again.")),
+    429: (N_("Too many attempts"), N_("Wait a moment before trying again.")),
     500: (
-        "Something went wrong on our side",
-        "Nothing you did caused this. Try again in a minute; "
-        "if it persists, call your support and give them the error reference.",
+        N_("Something went wrong on our side"),
+        N_(
+            "Nothing you did caused this. Try again in a minute; if it persists, call your support and give "
+            "them the error reference."
+        ),
     ),
 }
 
@@ -279,7 +282,7 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         sent = (await read_form(request)).get(CSRF_FIELD)
     if not sent or not hmac.compare_digest(sent, expected):
-        raise Forbidden("This form has expired. Reload the page and send it again.")
+        raise Forbidden(N_("This form has expired. Reload the page and send it again."))
     return await handler(request)
 
 

@@ -29,24 +29,39 @@ def finess() -> str:
 
 
 async def make_establishment(
-    new_uow: Callable[[], UnitOfWork], now: datetime, kind: EstablishmentKind = EstablishmentKind.EHPAD,
+    new_uow: Callable[[], UnitOfWork],
+    now: datetime,
+    kind: EstablishmentKind = EstablishmentKind.EHPAD,
     name: str | None = None,
 ) -> Establishment:
     is_ehpad = kind is EstablishmentKind.EHPAD
     return await service.create_establishment(
-        new_uow(), None, kind, name or f"{kind.value} {next(_counter)}",
-        finess() if kind is not EstablishmentKind.AUTHORITY else None, "1 rue du Test, 78000 Versailles",
-        80 if is_ehpad else None, now,
+        new_uow(),
+        None,
+        kind,
+        name or f"{kind.value} {next(_counter)}",
+        finess() if kind is not EstablishmentKind.AUTHORITY else None,
+        "1 rue du Test, 78000 Versailles",
+        80 if is_ehpad else None,
+        now,
     )
 
 
 async def make_user(
-    new_uow: Callable[[], UnitOfWork], passwords: Passwords, now: datetime, role: Role,
-    establishment: Establishment, username: str | None = None, password: str = PASSWORD,
+    new_uow: Callable[[], UnitOfWork],
+    passwords: Passwords,
+    now: datetime,
+    role: Role,
+    establishment: Establishment,
+    username: str | None = None,
+    password: str = PASSWORD,
 ) -> User:
     user = User(
-        id=uuid.uuid4(), username=username or f"{role.value}.{next(_counter)}",
-        display_name=f"Test {role.value.title()}", role=role, establishment_id=establishment.id,
+        id=uuid.uuid4(),
+        username=username or f"{role.value}.{next(_counter)}",
+        display_name=f"Test {role.value.title()}",
+        role=role,
+        establishment_id=establishment.id,
         specialties=frozenset({Specialty.GERIATRIE}) if role is Role.EXPERT else frozenset(),
     )
     return await service.create_user(new_uow(), passwords, None, user, password, now)
@@ -54,7 +69,7 @@ async def make_user(
 
 @dataclass
 class Territory:
-    """One hospital with a geriatric team, one care home under convention, one authority, one user per role."""
+    """A hospital with a geriatric team, a care home under convention, an authority, one user per role."""
 
     hospital: Establishment
     ehpad: Establishment
@@ -68,11 +83,18 @@ async def make_territory(new_uow: Callable[[], UnitOfWork], passwords: Passwords
     ehpad = await make_establishment(new_uow, now, EstablishmentKind.EHPAD, "EHPAD Test")
     other = await make_establishment(new_uow, now, EstablishmentKind.EHPAD, "EHPAD Autre")
     authority = await make_establishment(new_uow, now, EstablishmentKind.AUTHORITY, "Coordination Test")
-    team = await service.add_department(new_uow(), None, hospital.id, "Gériatrie", DepartmentKind.GERIATRIC_WARD)
+    team = await service.add_department(
+        new_uow(), None, hospital.id, "Gériatrie", DepartmentKind.GERIATRIC_WARD
+    )
     await service.add_convention(new_uow(), None, ehpad.id, team.id, now)
     homes = {
-        Role.IDE: ehpad, Role.IDEC: ehpad, Role.MEDECIN_CO: ehpad, Role.EXPERT: hospital,
-        Role.SECRETARIAT: hospital, Role.COORDINATEUR: authority, Role.ADMIN: hospital,
+        Role.IDE: ehpad,
+        Role.IDEC: ehpad,
+        Role.MEDECIN_CO: ehpad,
+        Role.EXPERT: hospital,
+        Role.SECRETARIAT: hospital,
+        Role.COORDINATEUR: authority,
+        Role.ADMIN: hospital,
     }
     users = {
         role: await make_user(new_uow, passwords, now, role, home, username=f"{role.value}.test")

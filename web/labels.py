@@ -1,16 +1,9 @@
-"""Display labels (msgids) of the domain's enumerations; translated when rendered.
-
-``N_`` marks a string for extraction into the catalogue without translating it here.
-"""
+"""Display labels (msgids) of the domain's enumerations; translated when rendered."""
 
 from __future__ import annotations
 
+from teleconsult.i18n import N_
 from teleconsult.identity.model import DepartmentKind, EstablishmentKind, Role, Specialty
-
-
-def N_(message: str) -> str:
-    return message
-
 
 ROLE_LABELS: dict[str, str] = {
     Role.IDE: N_("Care-home nurse (IDE)"),

@@ -13,6 +13,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from teleconsult.errors import Conflict, DomainError, Forbidden, InvalidInput
+from teleconsult.i18n import N_
 
 
 class EstablishmentKind(StrEnum):
@@ -71,22 +72,22 @@ class IdentityError(DomainError):
 
 class RoleNotAllowedHere(IdentityError):
     code = "role_not_allowed_here"
-    message = "This role cannot belong to this kind of establishment."
+    message = N_("This role cannot belong to this kind of establishment.")
 
 
 class UsernameTaken(Conflict):
     code = "username_taken"
-    message = "This login is already used by another account."
+    message = N_("This login is already used by another account.")
 
 
 class FinessTaken(Conflict):
     code = "finess_taken"
-    message = "An establishment with this FINESS number already exists."
+    message = N_("An establishment with this FINESS number already exists.")
 
 
 class CannotDeactivateSelf(Forbidden):
     code = "cannot_deactivate_self"
-    message = "You cannot deactivate your own account."
+    message = N_("You cannot deactivate your own account.")
 
 
 _FINESS = re.compile(r"^(?:\d{2}|2A|2B)\d{7}$")
@@ -104,23 +105,23 @@ def check_username(raw: str) -> str:
     username = normalise_username(raw)
     if not _USERNAME.match(username):
         raise InvalidInput(
-            {"username": "Use 3 to 64 letters, digits, dots, dashes or underscores, without spaces."}
+            {"username": N_("Use 3 to 64 letters, digits, dots, dashes or underscores, without spaces.")}
         )
     return username
 
 
 def check_password_strength(password: str, username: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput({"password": "The password must have at least 12 characters."})
+        raise InvalidInput({"password": N_("The password must have at least 12 characters.")})
     if username and username in password.lower():
-        raise InvalidInput({"password": "The password must not contain the login."})
+        raise InvalidInput({"password": N_("The password must not contain the login.")})
 
 
 def check_finess(raw: str) -> str:
     finess = raw.strip().upper().replace(" ", "")
     if not _FINESS.match(finess):
         raise InvalidInput(
-            {"finess": "A FINESS number has 9 characters: 2 for the department, then 7 digits."}
+            {"finess": N_("A FINESS number has 9 characters: 2 for the department, then 7 digits.")}
         )
     return finess
 
@@ -146,14 +147,14 @@ class Establishment:
     def __post_init__(self) -> None:
         fields: dict[str, str] = {}
         if not self.name.strip():
-            fields["name"] = "Give the establishment's name."
+            fields["name"] = N_("Give the establishment's name.")
         if self.kind is EstablishmentKind.EHPAD:
             if self.finess is None:
-                fields["finess"] = "A care home needs its FINESS number."
+                fields["finess"] = N_("A care home needs its FINESS number.")
             if self.bed_count is None or not 1 <= self.bed_count <= 1000:
-                fields["bed_count"] = "Give the number of beds (between 1 and 1000)."
+                fields["bed_count"] = N_("Give the number of beds (between 1 and 1000).")
         elif self.bed_count is not None:
-            fields["bed_count"] = "Only care homes have a bed count."
+            fields["bed_count"] = N_("Only care homes have a bed count.")
         if fields:
             raise InvalidInput(fields)
 
@@ -201,11 +202,11 @@ def check_new_user(user: User, establishment: Establishment) -> None:
         raise RoleNotAllowedHere(role=user.role.value, kind=establishment.kind.value)
     fields: dict[str, str] = {}
     if not user.display_name.strip():
-        fields["display_name"] = "Give the person's first and last name."
+        fields["display_name"] = N_("Give the person's first and last name.")
     if user.specialties and user.role is not Role.EXPERT:
-        fields["specialties"] = "Only experts have specialties."
+        fields["specialties"] = N_("Only experts have specialties.")
     if user.role is Role.EXPERT and not user.specialties:
-        fields["specialties"] = "Choose at least one specialty for an expert."
+        fields["specialties"] = N_("Choose at least one specialty for an expert.")
     if fields:
         raise InvalidInput(fields)
 

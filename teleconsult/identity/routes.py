@@ -13,6 +13,7 @@ from aiohttp import web
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import DomainError, InvalidInput, MalformedRequest, TooManyRequests
 from teleconsult.forms import Field, parse, read_form, uuid_in_path
+from teleconsult.i18n import N_
 from teleconsult.identity import service
 from teleconsult.identity.model import DepartmentKind, EstablishmentKind, Role, Specialty, User, check_finess
 from teleconsult.identity.policy import HOME_ROUTE, Action, Principal
@@ -210,7 +211,7 @@ def _open_sealed(request: web.Request, principal: Principal, sealed: str) -> str
     try:
         return request.app[TOTP_BOX].open(principal.user.id, base64.urlsafe_b64decode(sealed.encode()))
     except (ValueError, binascii.Error) as exc:
-        raise MalformedRequest("This form has expired. Reload the page and send it again.") from exc
+        raise MalformedRequest(N_("This form has expired. Reload the page and send it again.")) from exc
 
 
 async def _enrol(request: web.Request, template: str) -> web.StreamResponse:
@@ -339,7 +340,7 @@ ESTABLISHMENT_FIELDS = [
     Field("name"),
     Field("finess", required=False, max_length=20, convert=check_finess),
     Field("address", required=False, max_length=400),
-    Field("bed_count", required=False, max_length=5, convert=int, invalid="Give a whole number."),
+    Field("bed_count", required=False, max_length=5, convert=int, invalid=N_("Give a whole number.")),
 ]
 
 

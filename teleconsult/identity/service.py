@@ -16,6 +16,7 @@ from uuid import UUID
 
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import DomainError, InvalidInput, NotFound, TooManyRequests
+from teleconsult.i18n import N_
 from teleconsult.identity import policy
 from teleconsult.identity.model import (
     Convention,
@@ -45,13 +46,13 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 class BadCredentials(DomainError):
     code = "bad_credentials"
     status = 401
-    message = "Wrong login or password."
+    message = N_("Wrong login or password.")
 
 
 class BadSecondFactor(DomainError):
     code = "bad_second_factor"
     status = 401
-    message = "This code is not valid. Type the 6 digits shown now by your authenticator app."
+    message = N_("This code is not valid. Type the 6 digits shown now by your authenticator app.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ async def log_in(
     if not username or not password:
         raise InvalidInput(
             {
-                k: "This field is required."
+                k: N_("This field is required.")
                 for k, v in (("username", username), ("password", password))
                 if not v
             }
@@ -276,12 +277,12 @@ async def add_department(
     if actor is not None:
         policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
     if not name.strip():
-        raise InvalidInput({"name": "Give the department's name."})
+        raise InvalidInput({"name": N_("Give the department's name.")})
     async with uow:
         store = uow.store(IdentityStore)
         hospital = await store.get_establishment(hospital_id)
         if hospital is None or hospital.kind is not EstablishmentKind.HOSPITAL:
-            raise InvalidInput({"hospital_id": "Choose a hospital."})
+            raise InvalidInput({"hospital_id": N_("Choose a hospital.")})
         department = Department(uuid.uuid4(), hospital_id, name.strip(), kind)
         await store.add_department(department)
         await uow.commit()
@@ -297,11 +298,13 @@ async def add_convention(
         store = uow.store(IdentityStore)
         ehpad = await store.get_establishment(ehpad_id)
         if ehpad is None or ehpad.kind is not EstablishmentKind.EHPAD:
-            raise InvalidInput({"ehpad_id": "Choose a care home."})
+            raise InvalidInput({"ehpad_id": N_("Choose a care home.")})
         if await store.get_department(department_id) is None:
-            raise InvalidInput({"department_id": "Choose a hospital team."})
+            raise InvalidInput({"department_id": N_("Choose a hospital team.")})
         if any(c.department_id == department_id for c in await store.list_conventions(ehpad_id)):
-            raise InvalidInput({"department_id": "This care home already has a convention with this team."})
+            raise InvalidInput(
+                {"department_id": N_("This care home already has a convention with this team.")}
+            )
         convention = Convention(uuid.uuid4(), ehpad_id, department_id, now)
         await store.add_convention(convention)
         await uow.commit()
@@ -327,7 +330,7 @@ async def create_user(
         store = uow.store(IdentityStore)
         establishment = await store.get_establishment(user.establishment_id)
         if establishment is None:
-            raise InvalidInput({"establishment_id": "Choose an establishment."})
+            raise InvalidInput({"establishment_id": N_("Choose an establishment.")})
         user = User(
             id=user.id,
             username=username,

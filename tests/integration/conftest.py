@@ -43,14 +43,19 @@ class Env:
         """Log in as the territory's user of ``role`` (completing no second factor)."""
         token = await self.csrf()
         response = await self.client.post(
-            "/login", data={"csrf_token": token, "username": self.territory.users[role].username,
-                            "password": password}, allow_redirects=False)
+            "/login",
+            data={"csrf_token": token, "username": self.territory.users[role].username, "password": password},
+            allow_redirects=False,
+        )
         assert response.status == 303, await response.text()
 
-    async def post_form(self, path: str, data: dict[str, str], page: str | None = None,
-                        allow_redirects: bool = False) -> object:
+    async def post_form(
+        self, path: str, data: dict[str, str], page: str | None = None, allow_redirects: bool = False
+    ) -> object:
         token = await self.csrf(page or "/login")
-        return await self.client.post(path, data={"csrf_token": token, **data}, allow_redirects=allow_redirects)
+        return await self.client.post(
+            path, data={"csrf_token": token, **data}, allow_redirects=allow_redirects
+        )
 
 
 async def build_env(aiohttp_client: ClientFactory, settings: Settings, clock: FixedClock) -> Env:

@@ -10,8 +10,10 @@ from tests.integration.conftest import Env
 
 async def test_nurse_logs_in_and_lands_on_care_home_home_in_french(env: Env) -> None:
     token = await env.csrf()
-    response = await env.client.post("/login", data={
-        "csrf_token": token, "username": "IDE.Test ", "password": "correct horse battery staple"})
+    response = await env.client.post(
+        "/login",
+        data={"csrf_token": token, "username": "IDE.Test ", "password": "correct horse battery staple"},
+    )
     assert response.status == 200
     assert str(response.url).endswith("/ehpad")
     body = await response.text()
@@ -21,9 +23,11 @@ async def test_nurse_logs_in_and_lands_on_care_home_home_in_french(env: Env) -> 
 
 async def test_session_cookie_is_httponly_and_samesite_lax(env: Env) -> None:
     token = await env.csrf()
-    response = await env.client.post("/login", data={
-        "csrf_token": token, "username": "ide.test", "password": "correct horse battery staple"},
-        allow_redirects=False)
+    response = await env.client.post(
+        "/login",
+        data={"csrf_token": token, "username": "ide.test", "password": "correct horse battery staple"},
+        allow_redirects=False,
+    )
     cookie = response.cookies["tc_session"]
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Lax"
@@ -32,8 +36,9 @@ async def test_session_cookie_is_httponly_and_samesite_lax(env: Env) -> None:
 
 async def test_wrong_password_gets_401_with_a_message_and_no_session(env: Env) -> None:
     token = await env.csrf()
-    response = await env.client.post("/login", data={
-        "csrf_token": token, "username": "ide.test", "password": "wrong password here"})
+    response = await env.client.post(
+        "/login", data={"csrf_token": token, "username": "ide.test", "password": "wrong password here"}
+    )
     assert response.status == 401
     assert "tc_session" not in response.cookies
     assert "Identifiant ou mot de passe incorrect" in await response.text()
@@ -41,8 +46,9 @@ async def test_wrong_password_gets_401_with_a_message_and_no_session(env: Env) -
 
 async def test_login_without_csrf_token_is_refused(env: Env) -> None:
     await env.client.get("/login")
-    response = await env.client.post("/login", data={
-        "username": "ide.test", "password": "correct horse battery staple"})
+    response = await env.client.post(
+        "/login", data={"username": "ide.test", "password": "correct horse battery staple"}
+    )
     assert response.status == 403
     assert "tc_session" not in response.cookies
 
@@ -85,8 +91,10 @@ async def test_five_wrong_passwords_lock_the_account_briefly_then_it_opens_again
     for _ in range(5):
         await env.post_form("/login", {"username": "ide.test", "password": "not the password"})
     token = await env.csrf()
-    locked = await env.client.post("/login", data={
-        "csrf_token": token, "username": "ide.test", "password": "correct horse battery staple"})
+    locked = await env.client.post(
+        "/login",
+        data={"csrf_token": token, "username": "ide.test", "password": "correct horse battery staple"},
+    )
     assert locked.status == 429
     assert "Retry-After" in locked.headers
     env.clock.advance(timedelta(minutes=15, seconds=1))
@@ -104,7 +112,14 @@ async def test_deactivated_user_is_logged_out_at_once(env: Env) -> None:
 
 async def test_open_redirect_through_next_is_refused(env: Env) -> None:
     token = await env.csrf()
-    response = await env.client.post("/login", data={
-        "csrf_token": token, "username": "ide.test", "password": "correct horse battery staple",
-        "next": "//evil.example/"}, allow_redirects=False)
+    response = await env.client.post(
+        "/login",
+        data={
+            "csrf_token": token,
+            "username": "ide.test",
+            "password": "correct horse battery staple",
+            "next": "//evil.example/",
+        },
+        allow_redirects=False,
+    )
     assert response.headers["Location"] == "/ehpad"
