@@ -27,6 +27,8 @@ class PageSpec:
 
     role: Role | None
     care_home: bool = False
+    #: Opened between the password and the second factor (the harness runs a server that requires one).
+    pending_second_factor: bool = False
 
 
 @dataclass(frozen=True, slots=True)

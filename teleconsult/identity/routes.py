@@ -161,7 +161,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get(
-    "/login/totp", name="login.second_factor", action=Action.SECOND_FACTOR, page=PageSpec(role=Role.EXPERT)
+    "/login/totp",
+    name="login.second_factor",
+    action=Action.SECOND_FACTOR,
+    page=PageSpec(role=Role.EXPERT, pending_second_factor=True),
 )
 async def second_factor_page(request: web.Request) -> web.Response:
     principal = _principal(request)
@@ -241,7 +244,10 @@ async def _enrol(request: web.Request, template: str) -> web.StreamResponse:
 
 
 @routes.get(
-    "/login/totp/enrol", name="login.enrol", action=Action.SECOND_FACTOR, page=PageSpec(role=Role.ADMIN)
+    "/login/totp/enrol",
+    name="login.enrol",
+    action=Action.SECOND_FACTOR,
+    page=PageSpec(role=Role.ADMIN, pending_second_factor=True),
 )
 async def enrol_page(request: web.Request) -> web.Response:
     principal = _principal(request)
