@@ -37,10 +37,10 @@ async def root(request: web.Request) -> web.StreamResponse:
 
 async def _home(request: web.Request, template: str) -> web.Response:
     principal = _principal(request)
-    establishment, _, _, _ = await service.view_establishment(
+    view = await service.view_establishment(
         UnitOfWork(request.app[SESSION_FACTORY]), principal, principal.user.establishment_id
     )
-    return render_page(request, template, user=principal.user, establishment=establishment)
+    return render_page(request, template, user=principal.user, establishment=view.establishment)
 
 
 @routes.get(

@@ -286,10 +286,8 @@ async def switch_user(request: web.Request) -> web.StreamResponse:
 )
 async def account_page(request: web.Request) -> web.Response:
     principal = _principal(request)
-    establishment, _, _, _ = await service.view_establishment(
-        _uow(request), principal, principal.user.establishment_id
-    )
-    return render_page(request, "account.html", user=principal.user, establishment=establishment)
+    view = await service.view_establishment(_uow(request), principal, principal.user.establishment_id)
+    return render_page(request, "account.html", user=principal.user, establishment=view.establishment)
 
 
 @routes.get(
@@ -400,31 +398,16 @@ async def admin_establishments_create(request: web.Request) -> web.StreamRespons
 async def establishment_view(request: web.Request) -> web.Response:
     principal = _principal(request)
     establishment_id = uuid_in_path(request, "establishment_id")
-    establishment, departments, conventions, staff = await service.view_establishment(
-        _uow(request), principal, establishment_id
-    )
-    partner_names: dict[uuid.UUID, str] = {}
-    all_departments = []
-    if principal.role is Role.ADMIN:
-        all_establishments = {e.id: e for e in await service.list_establishments(_uow(request), principal)}
-        for hospital in (e for e in all_establishments.values() if e.kind is EstablishmentKind.HOSPITAL):
-            _, hospital_departments, _, _ = await service.view_establishment(
-                _uow(request), principal, hospital.id
-            )
-            for department in hospital_departments:
-                partner_names[department.id] = f"{hospital.name} - {department.name}"
-                all_departments.append(department)
+    view = await service.view_establishment(_uow(request), principal, establishment_id)
+    is_admin = principal.role is Role.ADMIN
     return render_page(
         request,
         "establishment.html",
-        establishment=establishment,
-        departments=departments,
-        conventions=conventions,
-        staff=staff,
-        partner_names=partner_names,
-        all_departments=all_departments,
+        view=view,
+        establishment=view.establishment,
+        all_teams=await service.list_teams(_uow(request), principal) if is_admin else {},
         department_kinds=list(DepartmentKind),
-        is_admin=principal.role is Role.ADMIN,
+        is_admin=is_admin,
     )
 
 

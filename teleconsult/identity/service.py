@@ -227,9 +227,16 @@ async def list_establishments(uow: UnitOfWork, actor: Principal) -> list[Establi
         return await uow.store(IdentityStore).list_establishments()
 
 
-async def view_establishment(
-    uow: UnitOfWork, actor: Principal, establishment_id: UUID
-) -> tuple[Establishment, list[Department], list[Convention], list[User]]:
+@dataclass(frozen=True, slots=True)
+class EstablishmentView:
+    establishment: Establishment
+    departments: list[Department]  # a hospital's teams
+    conventions: list[Convention]  # a care home's agreements with hospital teams
+    team_names: dict[UUID, str]  # "Hospital - team" for each department named above
+    staff: list[User]
+
+
+async def view_establishment(uow: UnitOfWork, actor: Principal, establishment_id: UUID) -> EstablishmentView:
     """Admins see any establishment; everyone else only their own (others are hidden: 404)."""
     policy.require(actor, Action.VIEW_ESTABLISHMENT, establishment_id)
     async with uow:
@@ -237,18 +244,22 @@ async def view_establishment(
         establishment = await store.get_establishment(establishment_id)
         if establishment is None:
             raise NotFound()
-        departments = (
-            await store.list_departments(establishment.id)
-            if (establishment.kind is EstablishmentKind.HOSPITAL)
-            else []
+        is_hospital = establishment.kind is EstablishmentKind.HOSPITAL
+        is_ehpad = establishment.kind is EstablishmentKind.EHPAD
+        departments = await store.list_departments(establishment.id) if is_hospital else []
+        conventions = await store.list_conventions(establishment.id) if is_ehpad else []
+        named = {d.id for d in departments} | {c.department_id for c in conventions}
+        names = {k: v for k, v in (await store.team_names()).items() if k in named}
+        return EstablishmentView(
+            establishment, departments, conventions, names, await store.list_users(establishment.id)
         )
-        conventions = (
-            await store.list_conventions(establishment.id)
-            if (establishment.kind is EstablishmentKind.EHPAD)
-            else []
-        )
-        staff = await store.list_users(establishment.id)
-    return establishment, departments, conventions, staff
+
+
+async def list_teams(uow: UnitOfWork, actor: Principal) -> dict[UUID, str]:
+    """Every hospital team, for the admin's convention picker."""
+    policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
+    async with uow:
+        return await uow.store(IdentityStore).team_names()
 
 
 async def create_establishment(

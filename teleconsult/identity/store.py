@@ -202,6 +202,15 @@ class IdentityStore:
         rows = (await self.session.execute(query)).all()
         return [Department(r.id, r.hospital_id, r.name, DepartmentKind(r.kind)) for r in rows]
 
+    async def team_names(self) -> dict[UUID, str]:
+        """'Hospital - team' labels of every hospital department, for conventions and pickers."""
+        query = (
+            select(departments.c.id, departments.c.name, establishments.c.name.label("hospital"))
+            .join(establishments, establishments.c.id == departments.c.hospital_id)
+            .order_by(establishments.c.name, departments.c.name)
+        )
+        return {row.id: f"{row.hospital} - {row.name}" for row in (await self.session.execute(query)).all()}
+
     async def add_convention(self, convention: Convention) -> None:
         await self.session.execute(
             conventions.insert().values(
