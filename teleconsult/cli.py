@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 import click
 from aiohttp import web
 
-from teleconsult.app import create_app
+from teleconsult.app import WEB_DIR, create_app
 from teleconsult.clock import SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
 from teleconsult.demo import DEMO_ACCOUNTS, seed_demo
 from teleconsult.errors import DomainError, InvalidInput
-from teleconsult.i18n import N_
+from teleconsult.i18n import N_, Catalogues
 from teleconsult.identity import service
 from teleconsult.identity.model import EstablishmentKind, Role, Specialty, User, check_finess
 from teleconsult.identity.passwords import Passwords
@@ -165,13 +165,15 @@ def db_upgrade(data_dir: Path | None, config: str | None) -> None:
     click.echo("Base de données à jour.")
 
 
-def _domain_call(call: Callable[[], Awaitable[T]]) -> T:
+def _domain_call(settings: Settings, call: Callable[[], Awaitable[T]]) -> T:
+    """Run a use case; a domain error becomes a one-line message in the configured language."""
+    _ = Catalogues(WEB_DIR / "translations").get(settings.language).gettext
     try:
         return _run(call)
     except InvalidInput as exc:
-        raise click.ClickException("; ".join(f"{k}: {v}" for k, v in exc.fields.items())) from exc
+        raise click.ClickException("; ".join(f"{k}: {_(v)}" for k, v in exc.fields.items())) from exc
     except DomainError as exc:
-        raise click.ClickException(exc.text) from exc
+        raise click.ClickException(_(exc.text)) from exc
 
 
 @main.group()
@@ -205,7 +207,7 @@ def establishment_create(
         )
         return created.id
 
-    click.echo(str(_domain_call(lambda: _with_uow(settings, create))))
+    click.echo(str(_domain_call(settings, lambda: _with_uow(settings, create))))
 
 
 @main.group()
@@ -253,7 +255,7 @@ def user_create(
         created = await service.create_user(new_uow(), Passwords(), None, new, password, SystemClock().now())
         return created.id
 
-    click.echo(str(_domain_call(lambda: _with_uow(settings, create))))
+    click.echo(str(_domain_call(settings, lambda: _with_uow(settings, create))))
 
 
 @user.command("deactivate")
@@ -270,7 +272,7 @@ def user_deactivate(username: str, data_dir: Path | None, config: str | None) ->
             raise InvalidInput({"username": N_("No account with this login.")})
         await service.deactivate_user(new_uow(), None, found.id, SystemClock().now())
 
-    _domain_call(lambda: _with_uow(settings, deactivate))
+    _domain_call(settings, lambda: _with_uow(settings, deactivate))
     click.echo(f"Compte {username} désactivé.")
 
 

@@ -1,0 +1,109 @@
+"""The `teleconsult` command line on a real SQLite data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from teleconsult.cli import main
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for name in (
+        "TELECONSULT_DATABASE_URL",
+        "TELECONSULT_MODE",
+        "TELECONSULT_SECRET_KEY",
+        "TELECONSULT_CONFIG",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+def test_operator_creates_a_care_home_and_an_account_then_deactivates_it(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    assert runner.invoke(main, ["db", "upgrade", *data]).exit_code == 0
+    created = runner.invoke(
+        main,
+        [
+            "establishment",
+            "create",
+            "--kind",
+            "ehpad",
+            "--name",
+            "EHPAD CLI",
+            "--finess",
+            "789555551",
+            "--beds",
+            "50",
+            *data,
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    user = runner.invoke(
+        main,
+        [
+            "user",
+            "create",
+            "--username",
+            "ide.cli",
+            "--name",
+            "Infirmière CLI",
+            "--role",
+            "ide",
+            "--establishment",
+            "789555551",
+            "--password",
+            "une phrase de passe solide",
+            *data,
+        ],
+    )
+    assert user.exit_code == 0, user.output
+    again = runner.invoke(
+        main,
+        [
+            "user",
+            "create",
+            "--username",
+            "IDE.cli",
+            "--name",
+            "Doublon",
+            "--role",
+            "ide",
+            "--establishment",
+            "789555551",
+            "--password",
+            "une phrase de passe solide",
+            *data,
+        ],
+    )
+    assert again.exit_code != 0 and "identifiant" in again.output.lower()
+    gone = runner.invoke(main, ["user", "deactivate", "ide.cli", *data])
+    assert gone.exit_code == 0, gone.output
+
+
+def test_bad_input_on_the_command_line_is_a_message_not_a_traceback(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    runner.invoke(main, ["db", "upgrade", *data])
+    result = runner.invoke(
+        main, ["establishment", "create", "--kind", "ehpad", "--name", "Sans FINESS", "--beds", "10", *data]
+    )
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert "FINESS" in result.output
+
+
+def test_production_refuses_to_start_with_demo_secret_and_plain_http(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELECONSULT_MODE", "production")
+    result = runner.invoke(main, ["serve"])
+    assert result.exit_code == 2
+    assert "SECRET_KEY" in result.output
+    assert "https://" in result.output
