@@ -47,6 +47,7 @@ LANGUAGE_COOKIE = "tc_lang"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSIONLESS_ROUTES = frozenset({"static", "healthz", "readyz"})
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -222,6 +223,9 @@ async def language(request: web.Request, handler: Handler) -> web.StreamResponse
 async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.cookies.get(SESSION_COOKIE)
     request[PRINCIPAL] = None
+    spec = route_spec(request)
+    if spec is not None and spec.name in SESSIONLESS_ROUTES:
+        return await handler(request)  # no database round trip for stylesheets and probes
     if token and len(token) <= 128:
         app = request.app
         found = await load_principal(

@@ -287,7 +287,42 @@ async def switch_user(request: web.Request) -> web.StreamResponse:
 async def account_page(request: web.Request) -> web.Response:
     principal = _principal(request)
     view = await service.view_establishment(_uow(request), principal, principal.user.establishment_id)
-    return render_page(request, "account.html", user=principal.user, establishment=view.establishment)
+    return render_page(
+        request,
+        "account.html",
+        user=principal.user,
+        establishment=view.establishment,
+        password_changed=request.query.get("password") == "changed",
+    )
+
+
+@routes.post("/account/password", name="account.password", action=Action.VIEW_OWN_ACCOUNT)
+async def account_password(request: web.Request) -> web.StreamResponse:
+    principal = _principal(request)
+    form = await read_form(request)
+    try:
+        await service.change_password(
+            _uow(request),
+            request.app[PASSWORDS],
+            principal,
+            request[SESSION_TOKEN],
+            form.get("current", "")[:1024],
+            form.get("new", "")[:1024],
+            form.get("confirmation", "")[:1024],
+            request.app[CLOCK].now(),
+        )
+    except InvalidInput as exc:
+        view = await service.view_establishment(_uow(request), principal, principal.user.establishment_id)
+        return render_page(
+            request,
+            "account.html",
+            status=exc.status,
+            user=principal.user,
+            establishment=view.establishment,
+            errors=exc.fields,
+            password_open=True,
+        )
+    raise web.HTTPSeeOther(str(request.app.router["account"].url_for()) + "?password=changed")
 
 
 @routes.get(

@@ -218,6 +218,34 @@ async def confirm_totp_enrolment(
         await uow.commit()
 
 
+async def change_password(
+    uow: UnitOfWork,
+    passwords: Passwords,
+    principal: Principal,
+    token: str,
+    current: str,
+    new: str,
+    confirmation: str,
+    now: datetime,
+) -> None:
+    """A logged-in user changes their own password; every other session of theirs is closed."""
+    policy.require(principal, Action.VIEW_OWN_ACCOUNT)
+    user = principal.user
+    if new != confirmation:
+        raise InvalidInput({"confirmation": N_("The two new passwords are different.")})
+    check_password_strength(new, user.username)
+    async with uow:
+        stored = await uow.store(IdentityStore).password_hash(user.id)
+    if not await passwords.verify(stored, current):
+        raise InvalidInput({"current": N_("This is not your current password.")})
+    new_hash = await passwords.hash(new)
+    async with uow:
+        store = uow.store(IdentityStore)
+        await store.set_password_hash(user.id, new_hash)
+        await store.revoke_other_sessions(user.id, hash_token(token), now)
+        await uow.commit()
+
+
 # -------------------------------------------------------------------------------------------- admin
 
 

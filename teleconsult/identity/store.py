@@ -384,6 +384,14 @@ class IdentityStore:
             .values(revoked_at=now)
         )
 
+    async def revoke_other_sessions(self, user_id: UUID, keep_id_hash: str, now: datetime) -> None:
+        await self.session.execute(
+            update(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.id_hash != keep_id_hash)
+            .where(sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
     async def delete_sessions_before(self, cutoff: datetime) -> int:
         result = await self.session.execute(delete(sessions).where(sessions.c.last_seen_at < cutoff))
         return int(result.rowcount)  # type: ignore[attr-defined]
