@@ -111,16 +111,35 @@ async def log_in(
     if not ok or user is None or not user.is_active:
         await _count_failure(uow, settings, keys, now)
         raise BadCredentials()
+    # Hashes made with older parameters are upgraded now that we know the password (outside the transaction).
+    new_hash = await passwords.hash(password) if stored_hash and passwords.needs_rehash(stored_hash) else None
+    needs_second_factor = user.role.value in settings.second_factor_roles
     async with uow:
         store = uow.store(IdentityStore)
         await store.clear_throttle(keys[0])
-        if stored_hash and passwords.needs_rehash(stored_hash):
-            await store.set_password_hash(user.id, await passwords.hash(password))
-        needs_second_factor = user.role.value in settings.second_factor_roles
-        token = secrets.token_urlsafe(32)
-        await store.add_session(Session(hash_token(token), user.id, now, now, not needs_second_factor))
+        if new_hash:
+            await store.set_password_hash(user.id, new_hash)
+        token = await _add_session(store, user, not needs_second_factor, now)
         await uow.commit()
     return LoginResult(user, token, needs_second_factor)
+
+
+async def _add_session(store: IdentityStore, user: User, second_factor_done: bool, now: datetime) -> str:
+    token = secrets.token_urlsafe(32)
+    await store.add_session(Session(hash_token(token), user.id, now, now, second_factor_done))
+    return token
+
+
+async def open_session(uow: UnitOfWork, user: User, second_factor_done: bool, now: datetime) -> str:
+    """The seam for other identity providers: one that has already authenticated the person (a future
+    Pro Santé Connect login through OpenID Connect, whose CPS card or e-CPS app is itself a strong
+    authentication) calls this to open the same kind of session as the password login. Returns the token."""
+    if not user.is_active:
+        raise BadCredentials()
+    async with uow:
+        token = await _add_session(uow.store(IdentityStore), user, second_factor_done, now)
+        await uow.commit()
+    return token
 
 
 async def load_principal(

@@ -163,3 +163,13 @@ async def test_user_changes_password_and_other_sessions_are_closed(env: Env) -> 
     assert (await env.client.get("/ehpad", allow_redirects=False)).status == 303  # the other one is closed
     env.client.session.cookie_jar.clear()
     await env.login(Role.IDE, password="une nouvelle phrase")
+
+
+async def test_another_identity_provider_can_open_the_same_kind_of_session(env: Env) -> None:
+    from teleconsult.identity import service
+
+    expert = env.territory.users[Role.EXPERT]
+    token = await service.open_session(env.uow(), expert, True, env.clock.now())
+    env.client.session.cookie_jar.update_cookies({"tc_session": token}, env.client.make_url("/"))
+    response = await env.client.get("/expert", allow_redirects=False)
+    assert response.status == 200
