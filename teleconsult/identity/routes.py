@@ -143,6 +143,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         )
         response.headers.update(headers)
         return response
+    previous = request.get(SESSION_TOKEN)
+    if previous:  # someone else was logged in on this device: their session ends here, not at its timeout
+        await service.log_out(_uow(request), previous, request.app[CLOCK].now())
     principal = Principal(result.user, not result.needs_second_factor)
     if result.needs_second_factor:
         target = "login.second_factor" if result.user.has_totp else "login.enrol"

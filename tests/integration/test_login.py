@@ -173,3 +173,12 @@ async def test_another_identity_provider_can_open_the_same_kind_of_session(env: 
     env.client.session.cookie_jar.update_cookies({"tc_session": token}, env.client.make_url("/"))
     response = await env.client.get("/expert", allow_redirects=False)
     assert response.status == 200
+
+
+async def test_logging_in_over_someone_elses_session_ends_theirs(env: Env) -> None:
+    await env.login(Role.IDE)
+    first = env.client.session.cookie_jar.filter_cookies(env.client.make_url("/"))["tc_session"].value
+    await env.login(Role.IDEC)
+    env.client.session.cookie_jar.clear()
+    env.client.session.cookie_jar.update_cookies({"tc_session": first}, env.client.make_url("/"))
+    assert (await env.client.get("/ehpad", allow_redirects=False)).status == 303
