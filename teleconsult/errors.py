@@ -18,7 +18,7 @@ class DomainError(Exception):
 
     code: ClassVar[str] = "invalid"
     status: ClassVar[int] = 422
-    message: ClassVar[str] = "The request could not be processed."
+    message: ClassVar[str] = N_("The request could not be processed.")
 
     def __init__(self, message: str | None = None, /, **params: Any) -> None:
         self.params: Mapping[str, Any] = params

@@ -305,4 +305,5 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
         headers.setdefault("Cache-Control", "no-store")
 
 
-MIDDLEWARES = [request_context, errors, language, authentication, access_policy, csrf]
+#: Outermost first. ``language`` wraps ``errors`` so that error pages are rendered in the user's language.
+MIDDLEWARES = [request_context, language, errors, authentication, access_policy, csrf]

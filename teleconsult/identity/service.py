@@ -335,7 +335,7 @@ async def add_department(
     if actor is not None:
         policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
     if not name.strip():
-        raise InvalidInput({"name": N_("Give the department's name.")})
+        raise InvalidInput({"name": N_("Give the team's name.")})
     async with uow:
         store = uow.store(IdentityStore)
         hospital = await store.get_establishment(hospital_id)
