@@ -198,6 +198,7 @@ def establishment_create(
     data_dir: Path | None,
     config: str | None,
 ) -> None:
+    """Create an establishment and print its id (care homes need --finess and --beds)."""
     settings = _settings(data_dir=data_dir, config=config)
 
     async def create(new_uow: Callable[[], UnitOfWork]) -> uuid.UUID:
@@ -236,6 +237,7 @@ def user_create(
     data_dir: Path | None,
     config: str | None,
 ) -> None:
+    """Create an account in an establishment and print its id (the password is asked for, hidden)."""
     settings = _settings(data_dir=data_dir, config=config)
 
     async def create(new_uow: Callable[[], UnitOfWork]) -> uuid.UUID:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from teleconsult.clients import parse_networks
+
 Mode = Literal["demo", "production", "test"]
 
 #: The secret shipped with the source code. Anyone can read it, so production refuses it.
@@ -39,7 +41,6 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     language: str = "fr"
-    timezone: str = "Europe/Paris"
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     #: Roles that must pass a TOTP second factor. Hospital professionals and admins by default.
@@ -49,6 +50,8 @@ class Settings:
     login_address_max_failures: int = 30
     login_max_lock_minutes: int = 15
     max_body_bytes: int = 1024 * 1024
+    #: Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For is believed for the client address.
+    trusted_proxies: tuple[str, ...] = ()
     log_format: Literal["auto", "text", "json"] = "auto"  # auto: JSON lines in production, text otherwise
     log_level: str = "INFO"
     turn_urls: tuple[str, ...] = ()
@@ -148,6 +151,10 @@ def load_settings(environ: Mapping[str, str], config_file: Path | None = None, *
         )
     if settings.language not in ("fr", "en"):
         raise SettingsError(f"{ENV_PREFIX}LANGUAGE: langue non prise en charge {settings.language!r}")
+    try:
+        parse_networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise SettingsError(f"{ENV_PREFIX}TRUSTED_PROXIES: {exc}") from exc
     if settings.session_idle_minutes <= 0 or settings.session_absolute_hours <= 0:
         raise SettingsError("les durées de session doivent être positives")
     return settings

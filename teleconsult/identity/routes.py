@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from teleconsult.clients import client_address
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import DomainError, InvalidInput, MalformedRequest, TooManyRequests
 from teleconsult.forms import Field, parse, read_form, uuid_in_path
@@ -50,7 +51,9 @@ def _principal(request: web.Request) -> Principal:
 
 
 def _client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    return client_address(
+        request.remote, request.headers.get("X-Forwarded-For"), request.app[SETTINGS].trusted_proxies
+    )
 
 
 def _safe_next(target: str | None) -> str | None:

@@ -89,3 +89,12 @@ def test_production_refuses_demo_secrets_plain_http_and_sqlite(change: dict[str,
 def test_demo_mode_has_no_second_factor_unless_asked() -> None:
     assert Settings().totp_required_roles == frozenset()
     assert "expert" in Settings(totp_in_demo=True).totp_required_roles
+
+
+def test_trusted_proxies_must_be_addresses_or_networks() -> None:
+    assert load_settings({"TELECONSULT_TRUSTED_PROXIES": "127.0.0.1, 172.16.0.0/12"}).trusted_proxies == (
+        "127.0.0.1",
+        "172.16.0.0/12",
+    )
+    with pytest.raises(SettingsError, match="TRUSTED_PROXIES"):
+        load_settings({"TELECONSULT_TRUSTED_PROXIES": "proxy.local"})
