@@ -14,26 +14,42 @@ from typing import Any
 from uuid import UUID
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from teleconsult.errors import InvalidInput, MalformedRequest
 from teleconsult.i18n import N_
+from teleconsult.text import has_control_characters
 
 REQUIRED = N_("This field is required.")
 
 
-async def read_form(request: web.Request) -> dict[str, str]:
-    """The url-encoded or multipart form as a flat dict of strings (the last value wins)."""
+#: What aiohttp raises on a body it cannot parse: bad encoding or charset name (LookupError), broken
+#: multipart (ValueError, AssertionError, HttpProcessingError such as LineTooLong or InvalidHeader).
+_UNREADABLE = (ValueError, LookupError, AssertionError, HttpProcessingError)
+
+
+async def read_form_lists(request: web.Request) -> dict[str, list[str]]:
+    """The url-encoded or multipart form, every value of every field (files are ignored)."""
     try:
         data = await request.post()
-    except (ValueError, UnicodeDecodeError, AssertionError) as exc:
+    except _UNREADABLE as exc:
         raise MalformedRequest() from exc
-    return {key: value for key, value in data.items() if isinstance(value, str)}
+    values: dict[str, list[str]] = {}
+    for key, value in data.items():
+        if isinstance(value, str):
+            values.setdefault(key, []).append(value)
+    return values
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """The url-encoded or multipart form as a flat dict of strings (the last value wins)."""
+    return {key: values[-1] for key, values in (await read_form_lists(request)).items()}
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json(loads=json.loads)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except _UNREADABLE as exc:
         raise MalformedRequest(N_("The request body is not valid JSON.")) from exc
     if not isinstance(body, dict):
         raise MalformedRequest(N_("The request body must be a JSON object."))
@@ -73,6 +89,9 @@ def parse(data: Mapping[str, Any], fields: list[Field]) -> dict[str, Any]:
             errors[spec.name] = spec.invalid
             continue
         raw = raw.strip()
+        if has_control_characters(raw):
+            errors[spec.name] = N_("This value contains characters that are not allowed.")
+            continue
         if len(raw) > spec.max_length:
             errors[spec.name] = N_("This value is too long.")
             continue
@@ -86,6 +105,14 @@ def parse(data: Mapping[str, Any], fields: list[Field]) -> dict[str, Any]:
     if errors:
         raise InvalidInput(errors)
     return values
+
+
+def local_path(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None: never '//evil.example' or 'https://...'
+    (an open redirect), nor anything 500 characters or longer."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")) and len(target) < 500:
+        return target
+    return None
 
 
 def uuid_in_path(request: web.Request, name: str) -> UUID:

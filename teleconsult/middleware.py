@@ -204,6 +204,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
                 k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")
             },
         )
+    except OSError:
+        spec = route_spec(request)
+        if spec is not None and spec.name == "static":  # e.g. a file name longer than the filesystem allows
+            return render_error(request, 404)
+        log.exception("unhandled error")
+        return render_error(request, 500)
     except Exception:
         # The traceback goes to the log (which never holds request bodies); the user sees a reference.
         log.exception("unhandled error")
@@ -256,9 +262,10 @@ async def access_policy(request: web.Request, handler: Handler) -> web.StreamRes
     if principal is None:
         if wants_json(request) or request.method not in SAFE_METHODS:
             raise web.HTTPUnauthorized()
-        target = "/login?next=" + quote(request.path_qs, safe="")
+        # The login page ignores a 'next' of 500 characters or more: don't build a huge Location for it.
+        target = "/login?next=" + quote(request.path_qs, safe="") if len(request.path_qs) < 500 else "/login"
         if request.get(SESSION_EXPIRED):
-            target += "&expired=1"
+            target += ("&" if "?" in target else "?") + "expired=1"
         raise web.HTTPSeeOther(target)
     if not principal.second_factor_done and request.method in SAFE_METHODS and not wants_json(request):
         raise web.HTTPSeeOther(str(request.app.router["login.second_factor"].url_for()))
@@ -285,7 +292,7 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         sent = (await read_form(request)).get(CSRF_FIELD)
-    if not sent or not hmac.compare_digest(sent, expected):
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise Forbidden(N_("This form has expired. Reload the page and send it again."))
     return await handler(request)
 

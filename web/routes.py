@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from teleconsult.db import UnitOfWork
+from teleconsult.forms import local_path, read_form
 from teleconsult.i18n import LANGUAGES
 from teleconsult.identity import service
 from teleconsult.identity.model import Role
@@ -70,12 +71,10 @@ async def coordination_home(request: web.Request) -> web.Response:
 
 @routes.post("/language", name="language", action=Action.PUBLIC)
 async def set_language(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     chosen = form.get("lang")
-    back = form.get("back")
-    location = back if isinstance(back, str) and back.startswith("/") and not back.startswith("//") else "/"
-    response = web.HTTPSeeOther(location)
-    if isinstance(chosen, str) and chosen in LANGUAGES:
+    response = web.HTTPSeeOther(local_path(form.get("back")) or "/")
+    if chosen in LANGUAGES:
         response.set_cookie(
             LANGUAGE_COOKIE,
             chosen,

@@ -91,6 +91,7 @@ class CannotDeactivateSelf(Forbidden):
 
 
 _FINESS = re.compile(r"^(?:\d{2}|2A|2B)\d{7}$")
+MAX_USERNAME_LENGTH = 64
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 MIN_PASSWORD_LENGTH = 12
 

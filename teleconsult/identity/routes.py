@@ -13,7 +13,7 @@ from aiohttp import web
 from teleconsult.clients import client_address
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import DomainError, InvalidInput, MalformedRequest, TooManyRequests
-from teleconsult.forms import Field, parse, read_form, uuid_in_path
+from teleconsult.forms import Field, local_path, parse, read_form, read_form_lists, uuid_in_path
 from teleconsult.i18n import N_
 from teleconsult.identity import service
 from teleconsult.identity.model import DepartmentKind, EstablishmentKind, Role, Specialty, User, check_finess
@@ -56,13 +56,6 @@ def _client_address(request: web.Request) -> str:
     )
 
 
-def _safe_next(target: str | None) -> str | None:
-    """Only a path on this site: never '//evil.example' or 'https://...' (open redirect)."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")) and len(target) < 500:
-        return target
-    return None
-
-
 def _recent_logins(request: web.Request) -> list[str]:
     raw = request.cookies.get(RECENT_COOKIE, "")
     return [name for name in raw.split(".") if name and len(name) <= 64][:MAX_RECENT]
@@ -88,7 +81,7 @@ def _decode_recent(request: web.Request) -> list[str]:
     for encoded in _recent_logins(request):
         try:
             names.append(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode())
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII input: a cookie we did not write
             continue
     return names
 
@@ -108,7 +101,7 @@ async def login_page(request: web.Request) -> web.Response:
     return render_page(
         request,
         "login.html",
-        next=_safe_next(request.query.get("next")) or "",
+        next=local_path(request.query.get("next")) or "",
         values={"username": request.query.get("u", "")[:64]},
         recent=_decode_recent(request),
         notice=("expired" if "expired" in request.query else "bye" if "bye" in request.query else None),
@@ -118,7 +111,7 @@ async def login_page(request: web.Request) -> web.Response:
 @routes.post("/login", name="login.submit", action=Action.PUBLIC)
 async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
-    username, next_url = form.get("username", "")[:200], _safe_next(form.get("next"))
+    username, next_url = form.get("username", "")[:200], local_path(form.get("next"))
     try:
         result = await service.log_in(
             _uow(request),
@@ -176,14 +169,14 @@ async def second_factor_page(request: web.Request) -> web.Response:
     principal = _principal(request)
     if not principal.user.has_totp:
         raise redirect(request, "login.enrol")
-    return render_page(request, "second_factor.html", next=_safe_next(request.query.get("next")) or "")
+    return render_page(request, "second_factor.html", next=local_path(request.query.get("next")) or "")
 
 
 @routes.post("/login/totp", name="login.second_factor.submit", action=Action.SECOND_FACTOR)
 async def second_factor_submit(request: web.Request) -> web.StreamResponse:
     principal = _principal(request)
     form = await read_form(request)
-    next_url = _safe_next(form.get("next"))
+    next_url = local_path(form.get("next"))
     try:
         await service.check_second_factor(
             _uow(request),
@@ -246,7 +239,7 @@ async def _enrol(request: web.Request, template: str) -> web.StreamResponse:
             error=exc.text,
             **_enrolment_context(request, principal, sealed),
         )
-    raise web.HTTPSeeOther(_safe_next(form.get("next")) or _home(request, Principal(principal.user, True)))
+    raise web.HTTPSeeOther(local_path(form.get("next")) or _home(request, Principal(principal.user, True)))
 
 
 @routes.get(
@@ -515,14 +508,12 @@ async def admin_users(request: web.Request) -> web.Response:
 
 @routes.post("/admin/users", name="admin.users.create", action=Action.ADMIN_USERS)
 async def admin_users_create(request: web.Request) -> web.StreamResponse:
-    data = await request.post()
-    form = {k: v for k, v in data.items() if isinstance(v, str)}
+    lists = await read_form_lists(request)
+    form = {key: values[-1] for key, values in lists.items()}
     try:
         values = parse(form, USER_FIELDS)
         known = {s.value for s in Specialty}
-        specialties = frozenset(
-            Specialty(s) for s in data.getall("specialties", []) if isinstance(s, str) and s in known
-        )
+        specialties = frozenset(Specialty(s) for s in lists.get("specialties", []) if s in known)
         user = User(
             id=uuid.uuid4(),
             username=values["username"],

@@ -19,6 +19,7 @@ from teleconsult.errors import DomainError, InvalidInput, NotFound, TooManyReque
 from teleconsult.i18n import N_
 from teleconsult.identity import policy
 from teleconsult.identity.model import (
+    MAX_USERNAME_LENGTH,
     Convention,
     Department,
     DepartmentKind,
@@ -38,6 +39,7 @@ from teleconsult.identity.passwords import Passwords
 from teleconsult.identity.policy import Action, Principal
 from teleconsult.identity.store import IdentityStore
 from teleconsult.identity.totp import TotpBox, matching_step
+from teleconsult.text import has_control_characters
 
 #: Writing last_seen_at on every request would make every page a write; a minute of slack is harmless.
 TOUCH_INTERVAL = timedelta(seconds=60)
@@ -98,14 +100,17 @@ async def log_in(
                 if not v
             }
         )
-    keys = _throttle_keys(username, client_address)
+    # A login no account can have (control characters, too long) is looked up nowhere: it fails like a
+    # wrong password, under one shared throttle key, and never reaches the database as such.
+    possible = len(username) <= MAX_USERNAME_LENGTH and not has_control_characters(username)
+    keys = _throttle_keys(username if possible else "(impossible)", client_address)
     async with uow:
         store = uow.store(IdentityStore)
         states = await store.throttle_states(keys)
         waits = [w for w in (s.retry_after(now) for s in states.values()) if w is not None]
         if waits:
             raise TooManyRequests(int(max(waits).total_seconds()) + 1)
-        user = await store.get_user_by_username(username)
+        user = await store.get_user_by_username(username) if possible else None
         stored_hash = await store.password_hash(user.id) if user else None
     ok = await passwords.verify(stored_hash, password)
     if not ok or user is None or not user.is_active:
