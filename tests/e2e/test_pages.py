@@ -97,6 +97,9 @@ def test_page(
     elif page_spec.role is not None:
         log_in(page, server, demo_account(page_spec.role))
         assert path_of(page, server) != "/login", f"login as {page_spec.role.value} failed"
+    # The page reached by logging in may still be fetching (its favicon): let it finish, so that none of its
+    # requests is mistaken for one of the page measured below.
+    page.wait_for_load_state("networkidle")
 
     with contextlib.ExitStack() as stack:
         recorder = stack.enter_context(recording_weight(page, spec.path)) if page_spec.care_home else None
