@@ -85,6 +85,11 @@ async def _sweep_sessions(app: web.Application) -> None:
             log.exception("session sweep failed; will retry")
 
 
+async def _password_workers(app: web.Application) -> AsyncIterator[None]:
+    yield
+    app[PASSWORDS].close()
+
+
 async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(_sweep_sessions(app), name="session-sweep")
     yield
@@ -106,6 +111,7 @@ def create_app(
     app[RENDERER] = Renderer(WEB_DIR / "templates", {"is_demo": settings.is_demo, **TEMPLATE_GLOBALS})
     app[ROUTE_SPECS] = {}
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_password_workers)
     app.cleanup_ctx.append(_background_tasks)
     app.on_response_prepare.append(security_headers)
     for routes in (health.routes, identity_routes.routes, web_routes.routes):

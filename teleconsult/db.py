@@ -29,6 +29,9 @@ metadata = MetaData(
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
+#: Execution option a read-only unit of work sets on its SQLite connection (see UnitOfWork.reading).
+READ_ONLY = "teleconsult_read_only"
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in UTC on both backends (SQLite keeps no zone, so it is put back on read)."""
@@ -62,9 +65,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
 
 
 def _sqlite_on_begin(conn: Any) -> None:
-    # Take the write lock at the start of every transaction: a read-then-write transaction can then never
-    # fail half-way with "database is locked"; it waits (busy_timeout) for its turn instead.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Take the write lock at the start of every transaction that may write: a read-then-write transaction
+    # can then never fail half-way with "database is locked"; it waits (busy_timeout) for its turn instead.
+    # A read-only one takes no lock: in WAL mode readers and the single writer never wait for each other.
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -73,7 +78,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # No pool_pre_ping: it costs three round trips per checkout. Connections are recycled after an hour, and a
+    # connection the server dropped fails one request, after which the pool discards it.
+    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_recycle=3600)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -87,12 +94,20 @@ class UnitOfWork:
     """One transaction for one use case: ``async with uow: ...; await uow.commit()``.
 
     Leaving the block without commit rolls back. Stores are built on the unit's session on first use.
+    ``async with uow.reading():`` opens a transaction that only reads: on SQLite it takes no write lock, on
+    PostgreSQL each statement runs on its own (autocommit: no BEGIN/ROLLBACK round trips). Writing in it
+    is a bug.
     """
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
         self._stores: dict[type[Any], Any] = {}
+        self._read_only = False
+
+    def reading(self) -> Self:
+        self._read_only = True
+        return self
 
     @property
     def session(self) -> AsyncSession:
@@ -107,7 +122,15 @@ class UnitOfWork:
 
     async def __aenter__(self) -> Self:
         self._session = self._session_factory()
-        await self._session.begin()
+        if self._read_only:
+            self._read_only = False
+            bind = self._session.get_bind()
+            options = (
+                {READ_ONLY: True} if bind.dialect.name == "sqlite" else {"isolation_level": "AUTOCOMMIT"}
+            )
+            await self._session.connection(execution_options=options)
+        else:
+            await self._session.begin()
         return self
 
     async def __aexit__(

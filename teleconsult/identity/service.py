@@ -104,7 +104,7 @@ async def log_in(
     # wrong password, under one shared throttle key, and never reaches the database as such.
     possible = len(username) <= MAX_USERNAME_LENGTH and not has_control_characters(username)
     keys = _throttle_keys(username if possible else "(impossible)", client_address)
-    async with uow:
+    async with uow.reading():
         store = uow.store(IdentityStore)
         states = await store.throttle_states(keys)
         waits = [w for w in (s.retry_after(now) for s in states.values()) if w is not None]
@@ -152,16 +152,16 @@ async def load_principal(
 ) -> tuple[Principal, Session] | None:
     """The principal behind a session cookie, or None when the session is unknown, revoked or expired."""
     id_hash = hash_token(token)
-    async with uow:
-        store = uow.store(IdentityStore)
-        session = await store.get_session(id_hash)
-        if session is None or not session.is_live(now, sessions):
-            return None
-        user = await store.get_user(session.user_id)
-        if user is None or not user.is_active:
-            return None
-        if now - session.last_seen_at >= TOUCH_INTERVAL:
-            await store.touch_session(id_hash, now)
+    async with uow.reading():
+        found = await uow.store(IdentityStore).get_session_and_user(id_hash)
+    if found is None:
+        return None
+    session, user = found
+    if not session.is_live(now, sessions) or not user.is_active:
+        return None
+    if now - session.last_seen_at >= TOUCH_INTERVAL:
+        async with uow:
+            await uow.store(IdentityStore).touch_session(id_hash, now)
             await uow.commit()
     return Principal(user, session.second_factor_done), session
 

@@ -357,13 +357,51 @@ class IdentityStore:
             )
         )
 
-    async def get_session(self, id_hash: str) -> Session | None:
-        row = (await self.session.execute(select(sessions).where(sessions.c.id_hash == id_hash))).first()
+    async def get_session_and_user(self, id_hash: str) -> tuple[Session, User] | None:
+        """The session and its user in one query; specialties (experts only) in a second one."""
+        query = (
+            select(
+                sessions,
+                users.c.username,
+                users.c.display_name,
+                users.c.role,
+                users.c.establishment_id,
+                users.c.department_id,
+                users.c.rpps,
+                users.c.email,
+                users.c.is_active,
+                (users.c.totp_secret.is_not(None)).label("has_totp"),
+            )
+            .join(users, users.c.id == sessions.c.user_id)
+            .where(sessions.c.id_hash == id_hash)
+        )
+        row = (await self.session.execute(query)).first()
         if row is None:
             return None
-        return Session(
+        session = Session(
             row.id_hash, row.user_id, row.created_at, row.last_seen_at, row.second_factor_done, row.revoked_at
         )
+        role = Role(row.role)
+        specialties: frozenset[Specialty] = frozenset()
+        if role is Role.EXPERT:
+            result = await self.session.execute(
+                select(user_specialties.c.specialty).where(user_specialties.c.user_id == row.user_id)
+            )
+            specialties = frozenset(Specialty(s) for s in result.scalars())
+        user = User(
+            id=row.user_id,
+            username=row.username,
+            display_name=row.display_name,
+            role=role,
+            establishment_id=row.establishment_id,
+            department_id=row.department_id,
+            specialties=specialties,
+            rpps=row.rpps,
+            email=row.email,
+            is_active=row.is_active,
+            has_totp=bool(row.has_totp),
+        )
+        return session, user
 
     async def touch_session(self, id_hash: str, now: datetime) -> None:
         await self.session.execute(

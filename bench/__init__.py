@@ -1,0 +1,1 @@
+"""Benchmarks: each ``bench/NAME.py`` runs alone (``python bench/NAME.py``) and ends with RESULT lines."""
