@@ -67,9 +67,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
 def _sqlite_on_begin(conn: Any) -> None:
     # Take the write lock at the start of every transaction that may write: a read-then-write transaction
     # can then never fail half-way with "database is locked"; it waits (busy_timeout) for its turn instead.
-    # A read-only one takes no lock: in WAL mode readers and the single writer never wait for each other.
-    read_only = conn.get_execution_options().get(READ_ONLY, False)
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    # A read-only one opens no transaction at all: each statement reads the latest committed state, takes no
+    # lock (WAL: readers and the single writer never wait for each other) and costs no BEGIN round trip.
+    if not conn.get_execution_options().get(READ_ONLY, False):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -94,9 +95,9 @@ class UnitOfWork:
     """One transaction for one use case: ``async with uow: ...; await uow.commit()``.
 
     Leaving the block without commit rolls back. Stores are built on the unit's session on first use.
-    ``async with uow.reading():`` opens a transaction that only reads: on SQLite it takes no write lock, on
-    PostgreSQL each statement runs on its own (autocommit: no BEGIN/ROLLBACK round trips). Writing in it
-    is a bug.
+    ``async with uow.reading():`` is for use cases that only read: each statement runs on its own
+    (autocommit: no BEGIN/ROLLBACK round trips, no SQLite write lock) and sees the latest committed state.
+    Writing in it is a bug.
     """
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    bindparam,
     delete,
     func,
     select,
@@ -126,6 +127,25 @@ login_throttle = Table(
     Column("failures", Integer, nullable=False),
     Column("last_failure_at", UTCDateTime, nullable=True),
     Column("locked_until", UTCDateTime, nullable=True),
+)
+
+
+# Every authenticated request runs this query: built once rather than per request.
+_SESSION_AND_USER = (
+    select(
+        sessions,
+        users.c.username,
+        users.c.display_name,
+        users.c.role,
+        users.c.establishment_id,
+        users.c.department_id,
+        users.c.rpps,
+        users.c.email,
+        users.c.is_active,
+        (users.c.totp_secret.is_not(None)).label("has_totp"),
+    )
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(sessions.c.id_hash == bindparam("id_hash"))
 )
 
 
@@ -359,23 +379,7 @@ class IdentityStore:
 
     async def get_session_and_user(self, id_hash: str) -> tuple[Session, User] | None:
         """The session and its user in one query; specialties (experts only) in a second one."""
-        query = (
-            select(
-                sessions,
-                users.c.username,
-                users.c.display_name,
-                users.c.role,
-                users.c.establishment_id,
-                users.c.department_id,
-                users.c.rpps,
-                users.c.email,
-                users.c.is_active,
-                (users.c.totp_secret.is_not(None)).label("has_totp"),
-            )
-            .join(users, users.c.id == sessions.c.user_id)
-            .where(sessions.c.id_hash == id_hash)
-        )
-        row = (await self.session.execute(query)).first()
+        row = (await self.session.execute(_SESSION_AND_USER, {"id_hash": id_hash})).first()
         if row is None:
             return None
         session = Session(
