@@ -489,6 +489,7 @@ async def _users_page(request: web.Request, status: int = 200, **extra: Any) -> 
     users = await service.list_users(_uow(request), principal)
     establishments = await service.list_establishments(_uow(request), principal)
     extra.setdefault("values", {})
+    extra.setdefault("chosen_specialties", [])
     return render_page(
         request,
         "admin/users.html",
@@ -535,7 +536,12 @@ async def admin_users_create(request: web.Request) -> web.StreamResponse:
     except DomainError as exc:
         form.pop("password", None)
         return await _users_page(
-            request, exc.status, values=form, error=exc.text, errors=getattr(exc, "fields", {})
+            request,
+            exc.status,
+            values=form,
+            error=exc.text,
+            errors=getattr(exc, "fields", {}),
+            chosen_specialties=lists.get("specialties", []),
         )
     raise redirect(request, "admin.users")
 

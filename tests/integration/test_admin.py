@@ -144,3 +144,22 @@ async def test_nurse_sees_her_own_care_home_but_not_another(env: Env) -> None:
     assert other.status == 404
     malformed = await env.client.get("/establishments/not-a-uuid")
     assert malformed.status == 404
+
+
+async def test_a_refused_account_form_keeps_the_ticked_specialties(env: Env) -> None:
+    await env.login(Role.ADMIN)
+    response = await post(
+        env,
+        "/admin/users",
+        {
+            "display_name": "Dr Sans Identifiant",
+            "username": "",
+            "role": "expert",
+            "establishment_id": str(env.territory.hospital.id),
+            "specialties": "nutrition",
+            "password": "une phrase de passe solide",
+        },
+        "/admin/users",
+    )
+    assert response.status == 422
+    assert 'value="nutrition" checked' in await response.text()
