@@ -6,8 +6,17 @@ from typing import Any
 
 from aiohttp import web
 
+from teleconsult.identity.policy import Principal
 from teleconsult.keys import LANGUAGE, PRINCIPAL, RENDERER, SESSION_EXPIRED
 from teleconsult.middleware import csrf_token
+
+
+def current_principal(request: web.Request) -> Principal:
+    """The logged-in principal of a request the policy middleware let through for a non-public action."""
+    principal = request[PRINCIPAL]
+    if principal is None:  # the policy middleware lets no anonymous request reach these handlers
+        raise web.HTTPUnauthorized()
+    return principal
 
 
 def render_page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:

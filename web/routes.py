@@ -13,17 +13,10 @@ from teleconsult.identity.model import Role
 from teleconsult.identity.policy import HOME_ROUTE, Action, Principal
 from teleconsult.keys import PRINCIPAL, SESSION_FACTORY, SETTINGS
 from teleconsult.middleware import LANGUAGE_COOKIE
-from teleconsult.pages import render_page
+from teleconsult.pages import current_principal, render_page
 from teleconsult.routing import PageSpec, Routes
 
 routes = Routes()
-
-
-def _principal(request: web.Request) -> Principal:
-    principal: Principal | None = request[PRINCIPAL]
-    if principal is None:
-        raise web.HTTPUnauthorized()
-    return principal
 
 
 @routes.get("/", name="root", action=Action.PUBLIC)
@@ -37,7 +30,7 @@ async def root(request: web.Request) -> web.StreamResponse:
 
 
 async def _home(request: web.Request, template: str) -> web.Response:
-    principal = _principal(request)
+    principal = current_principal(request)
     view = await service.view_establishment(
         UnitOfWork(request.app[SESSION_FACTORY]), principal, principal.user.establishment_id
     )

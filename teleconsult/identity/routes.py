@@ -30,7 +30,7 @@ from teleconsult.keys import (
     TOTP_BOX,
 )
 from teleconsult.middleware import SESSION_COOKIE
-from teleconsult.pages import redirect, render_page
+from teleconsult.pages import current_principal, redirect, render_page
 from teleconsult.routing import PageSpec, Routes
 
 routes = Routes()
@@ -41,13 +41,6 @@ MAX_RECENT = 4
 
 def _uow(request: web.Request) -> UnitOfWork:
     return UnitOfWork(request.app[SESSION_FACTORY])
-
-
-def _principal(request: web.Request) -> Principal:
-    principal: Principal | None = request[PRINCIPAL]
-    if principal is None:  # the policy middleware lets no anonymous request reach these handlers
-        raise web.HTTPUnauthorized()
-    return principal
 
 
 def _client_address(request: web.Request) -> str:
@@ -166,7 +159,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     page=PageSpec(role=Role.EXPERT, pending_second_factor=True),
 )
 async def second_factor_page(request: web.Request) -> web.Response:
-    principal = _principal(request)
+    principal = current_principal(request)
     if not principal.user.has_totp:
         raise redirect(request, "login.enrol")
     return render_page(request, "second_factor.html", next=local_path(request.query.get("next")) or "")
@@ -174,7 +167,7 @@ async def second_factor_page(request: web.Request) -> web.Response:
 
 @routes.post("/login/totp", name="login.second_factor.submit", action=Action.SECOND_FACTOR)
 async def second_factor_submit(request: web.Request) -> web.StreamResponse:
-    principal = _principal(request)
+    principal = current_principal(request)
     form = await read_form(request)
     next_url = local_path(form.get("next"))
     try:
@@ -217,7 +210,7 @@ def _open_sealed(request: web.Request, principal: Principal, sealed: str) -> str
 
 
 async def _enrol(request: web.Request, template: str) -> web.StreamResponse:
-    principal = _principal(request)
+    principal = current_principal(request)
     form = await read_form(request)
     sealed = form.get("sealed", "")[:400]
     secret = _open_sealed(request, principal, sealed)
@@ -249,7 +242,7 @@ async def _enrol(request: web.Request, template: str) -> web.StreamResponse:
     page=PageSpec(role=Role.ADMIN, pending_second_factor=True),
 )
 async def enrol_page(request: web.Request) -> web.Response:
-    principal = _principal(request)
+    principal = current_principal(request)
     if principal.user.has_totp:
         raise redirect(request, "login.second_factor")
     return render_page(request, "enrol.html", **_enrolment_context(request, principal))
@@ -284,7 +277,7 @@ async def switch_user(request: web.Request) -> web.StreamResponse:
     "/account", name="account", action=Action.VIEW_OWN_ACCOUNT, page=PageSpec(role=Role.IDE, care_home=True)
 )
 async def account_page(request: web.Request) -> web.Response:
-    principal = _principal(request)
+    principal = current_principal(request)
     view = await service.view_establishment(_uow(request), principal, principal.user.establishment_id)
     return render_page(
         request,
@@ -297,7 +290,7 @@ async def account_page(request: web.Request) -> web.Response:
 
 @routes.post("/account/password", name="account.password", action=Action.VIEW_OWN_ACCOUNT)
 async def account_password(request: web.Request) -> web.StreamResponse:
-    principal = _principal(request)
+    principal = current_principal(request)
     form = await read_form(request)
     try:
         await service.change_password(
@@ -331,7 +324,9 @@ async def account_password(request: web.Request) -> web.StreamResponse:
     page=PageSpec(role=Role.EXPERT),
 )
 async def account_totp_page(request: web.Request) -> web.Response:
-    return render_page(request, "account_totp.html", **_enrolment_context(request, _principal(request)))
+    return render_page(
+        request, "account_totp.html", **_enrolment_context(request, current_principal(request))
+    )
 
 
 @routes.post("/account/totp", name="account.totp.submit", action=Action.MANAGE_OWN_SECOND_FACTOR)
@@ -341,7 +336,7 @@ async def account_totp_submit(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/me", name="api.me", action=Action.VIEW_OWN_ACCOUNT)
 async def api_me(request: web.Request) -> web.Response:
-    user = _principal(request).user
+    user = current_principal(request).user
     return web.json_response(
         {
             "id": str(user.id),
@@ -360,7 +355,7 @@ async def api_me(request: web.Request) -> web.Response:
 
 @routes.get("/admin", name="admin.index", action=Action.ADMIN_USERS, page=PageSpec(role=Role.ADMIN))
 async def admin_index(request: web.Request) -> web.Response:
-    principal = _principal(request)
+    principal = current_principal(request)
     establishments = await service.list_establishments(_uow(request), principal)
     users = await service.list_users(_uow(request), principal)
     counts = {kind: sum(1 for e in establishments if e.kind is kind) for kind in EstablishmentKind}
@@ -383,7 +378,7 @@ ESTABLISHMENT_FIELDS = [
 
 
 async def _establishments_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
-    principal = _principal(request)
+    principal = current_principal(request)
     establishments = await service.list_establishments(_uow(request), principal)
     extra.setdefault("values", {})
     return render_page(
@@ -413,7 +408,7 @@ async def admin_establishments_create(request: web.Request) -> web.StreamRespons
         values = parse(form, ESTABLISHMENT_FIELDS)
         establishment = await service.create_establishment(
             _uow(request),
-            _principal(request),
+            current_principal(request),
             values["kind"],
             values["name"],
             values["finess"],
@@ -430,7 +425,7 @@ async def admin_establishments_create(request: web.Request) -> web.StreamRespons
 
 @routes.get("/establishments/{establishment_id}", name="establishment.view", action=Action.VIEW_ESTABLISHMENT)
 async def establishment_view(request: web.Request) -> web.Response:
-    principal = _principal(request)
+    principal = current_principal(request)
     establishment_id = uuid_in_path(request, "establishment_id")
     view = await service.view_establishment(_uow(request), principal, establishment_id)
     is_admin = principal.role is Role.ADMIN
@@ -454,7 +449,7 @@ async def admin_departments_create(request: web.Request) -> web.StreamResponse:
     hospital_id = uuid_in_path(request, "establishment_id")
     values = parse(await read_form(request), [Field("name"), Field("kind", convert=DepartmentKind)])
     await service.add_department(
-        _uow(request), _principal(request), hospital_id, values["name"], values["kind"]
+        _uow(request), current_principal(request), hospital_id, values["name"], values["kind"]
     )
     raise redirect(request, "establishment.view", establishment_id=str(hospital_id))
 
@@ -468,7 +463,7 @@ async def admin_conventions_create(request: web.Request) -> web.StreamResponse:
     ehpad_id = uuid_in_path(request, "establishment_id")
     values = parse(await read_form(request), [Field("department_id", convert=uuid.UUID)])
     await service.add_convention(
-        _uow(request), _principal(request), ehpad_id, values["department_id"], request.app[CLOCK].now()
+        _uow(request), current_principal(request), ehpad_id, values["department_id"], request.app[CLOCK].now()
     )
     raise redirect(request, "establishment.view", establishment_id=str(ehpad_id))
 
@@ -485,7 +480,7 @@ USER_FIELDS = [
 
 
 async def _users_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
-    principal = _principal(request)
+    principal = current_principal(request)
     users = await service.list_users(_uow(request), principal)
     establishments = await service.list_establishments(_uow(request), principal)
     extra.setdefault("values", {})
@@ -528,7 +523,7 @@ async def admin_users_create(request: web.Request) -> web.StreamResponse:
         await service.create_user(
             _uow(request),
             request.app[PASSWORDS],
-            _principal(request),
+            current_principal(request),
             user,
             values["password"],
             request.app[CLOCK].now(),
@@ -549,6 +544,6 @@ async def admin_users_create(request: web.Request) -> web.StreamResponse:
 @routes.post("/admin/users/{user_id}/deactivate", name="admin.users.deactivate", action=Action.ADMIN_USERS)
 async def admin_users_deactivate(request: web.Request) -> web.StreamResponse:
     await service.deactivate_user(
-        _uow(request), _principal(request), uuid_in_path(request, "user_id"), request.app[CLOCK].now()
+        _uow(request), current_principal(request), uuid_in_path(request, "user_id"), request.app[CLOCK].now()
     )
     raise redirect(request, "admin.users")

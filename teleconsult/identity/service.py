@@ -325,8 +325,7 @@ async def create_establishment(
     now: datetime,
 ) -> Establishment:
     """Admins only (``actor`` None is the command line, run by the host's operator)."""
-    if actor is not None:
-        policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
+    policy.require_unless_operator(actor, Action.ADMIN_ESTABLISHMENTS)
     establishment = Establishment(uuid.uuid4(), kind, name.strip(), finess, address.strip(), bed_count)
     async with uow:
         await uow.store(IdentityStore).add_establishment(establishment, now)
@@ -337,8 +336,7 @@ async def create_establishment(
 async def add_department(
     uow: UnitOfWork, actor: Principal | None, hospital_id: UUID, name: str, kind: DepartmentKind
 ) -> Department:
-    if actor is not None:
-        policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
+    policy.require_unless_operator(actor, Action.ADMIN_ESTABLISHMENTS)
     if not name.strip():
         raise InvalidInput({"name": N_("Give the team's name.")})
     async with uow:
@@ -355,8 +353,7 @@ async def add_department(
 async def add_convention(
     uow: UnitOfWork, actor: Principal | None, ehpad_id: UUID, department_id: UUID, now: datetime
 ) -> Convention:
-    if actor is not None:
-        policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
+    policy.require_unless_operator(actor, Action.ADMIN_ESTABLISHMENTS)
     async with uow:
         store = uow.store(IdentityStore)
         ehpad = await store.get_establishment(ehpad_id)
@@ -384,8 +381,7 @@ async def create_user(
     uow: UnitOfWork, passwords: Passwords, actor: Principal | None, user: User, password: str, now: datetime
 ) -> User:
     """Admins only (``actor`` None is the command line). Raises UsernameTaken, InvalidInput."""
-    if actor is not None:
-        policy.require(actor, Action.ADMIN_USERS)
+    policy.require_unless_operator(actor, Action.ADMIN_USERS)
     username = check_username(user.username)
     check_password_strength(password, username)
     password_hash = await passwords.hash(password)
@@ -413,8 +409,7 @@ async def create_user(
 
 async def deactivate_user(uow: UnitOfWork, actor: Principal | None, user_id: UUID, now: datetime) -> User:
     """Admins only. The account can no longer log in and its open sessions are revoked at once."""
-    if actor is not None:
-        policy.require(actor, Action.ADMIN_USERS)
+    policy.require_unless_operator(actor, Action.ADMIN_USERS)
     async with uow:
         store = uow.store(IdentityStore)
         target = await store.get_user(user_id)
