@@ -74,14 +74,18 @@ def _sqlite_on_begin(conn: Any) -> None:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    # hide_parameters: an SQL error in the log shows the statement, never the values (hashes, e-mails and,
+    # later, health data).
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo)
+        engine = create_async_engine(url, echo=echo, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
-    # No pool_pre_ping: it costs three round trips per checkout. Connections are recycled after an hour, and a
-    # connection the server dropped fails one request, after which the pool discards it.
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_recycle=3600)
+    # pool_pre_ping costs a round trip per checkout, but without it every pooled connection would fail one
+    # request (a 500) after a PostgreSQL restart or failover.
+    return create_async_engine(
+        url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=10, pool_pre_ping=True
+    )
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from aiohttp import web
@@ -109,10 +110,16 @@ def parse(data: Mapping[str, Any], fields: list[Field]) -> dict[str, Any]:
 
 def local_path(target: str | None) -> str | None:
     """``target`` if it is a path on this site, else None: never '//evil.example' or 'https://...'
-    (an open redirect), nor anything 500 characters or longer."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")) and len(target) < 500:
-        return target
-    return None
+    (an open redirect), nor anything 500 characters or longer. Control characters and backslashes are
+    refused outright: browsers and URL libraries drop or rewrite them (slash, tab, slash becomes '//')."""
+    if not target or len(target) >= 500 or not target.startswith("/") or target.startswith("//"):
+        return None
+    if any(ord(ch) < 0x20 or ch in "\\\x7f" for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 def uuid_in_path(request: web.Request, name: str) -> UUID:

@@ -129,7 +129,8 @@ def render_error(
                 "home": home,
                 "request_id": request_id_var.get(),
                 "principal": principal,
-                "csrf_token": "",
+                # A logged-in person must be able to log out or switch user from an error page too.
+                "csrf_token": csrf_token(request) if request.get(SESSION_TOKEN) else "",
                 "request": request,
                 "lang": i18n.current_language(),
             },
@@ -274,6 +275,8 @@ async def access_policy(request: web.Request, handler: Handler) -> web.StreamRes
 
 @web.middleware
 async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.match_info.http_exception is not None:
+        return await handler(request)  # unknown URL or method: 404/405 say more than "form expired"
     if request.method in SAFE_METHODS:
         response = await handler(request)
         pre = request.get(PRE_SESSION)

@@ -31,10 +31,8 @@ async def root(request: web.Request) -> web.StreamResponse:
 
 async def _home(request: web.Request, template: str) -> web.Response:
     principal = current_principal(request)
-    view = await service.view_establishment(
-        UnitOfWork(request.app[SESSION_FACTORY]), principal, principal.user.establishment_id
-    )
-    return render_page(request, template, user=principal.user, establishment=view.establishment)
+    establishment = await service.own_establishment(UnitOfWork(request.app[SESSION_FACTORY]), principal)
+    return render_page(request, template, user=principal.user, establishment=establishment)
 
 
 @routes.get(

@@ -278,12 +278,11 @@ async def switch_user(request: web.Request) -> web.StreamResponse:
 )
 async def account_page(request: web.Request) -> web.Response:
     principal = current_principal(request)
-    view = await service.view_establishment(_uow(request), principal, principal.user.establishment_id)
     return render_page(
         request,
         "account.html",
         user=principal.user,
-        establishment=view.establishment,
+        establishment=await service.own_establishment(_uow(request), principal),
         password_changed=request.query.get("password") == "changed",
     )
 
@@ -304,15 +303,13 @@ async def account_password(request: web.Request) -> web.StreamResponse:
             request.app[CLOCK].now(),
         )
     except InvalidInput as exc:
-        view = await service.view_establishment(_uow(request), principal, principal.user.establishment_id)
         return render_page(
             request,
             "account.html",
             status=exc.status,
             user=principal.user,
-            establishment=view.establishment,
+            establishment=await service.own_establishment(_uow(request), principal),
             errors=exc.fields,
-            password_open=True,
         )
     raise web.HTTPSeeOther(str(request.app.router["account"].url_for()) + "?password=changed")
 

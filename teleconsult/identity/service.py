@@ -275,7 +275,7 @@ async def change_password(
 
 async def list_establishments(uow: UnitOfWork, actor: Principal) -> list[Establishment]:
     policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
-    async with uow:
+    async with uow.reading():
         return await uow.store(IdentityStore).list_establishments()
 
 
@@ -291,7 +291,7 @@ class EstablishmentView:
 async def view_establishment(uow: UnitOfWork, actor: Principal, establishment_id: UUID) -> EstablishmentView:
     """Admins see any establishment; everyone else only their own (others are hidden: 404)."""
     policy.require(actor, Action.VIEW_ESTABLISHMENT, establishment_id)
-    async with uow:
+    async with uow.reading():
         store = uow.store(IdentityStore)
         establishment = await store.get_establishment(establishment_id)
         if establishment is None:
@@ -307,10 +307,19 @@ async def view_establishment(uow: UnitOfWork, actor: Principal, establishment_id
         )
 
 
+async def own_establishment(uow: UnitOfWork, actor: Principal) -> Establishment:
+    """The establishment the logged-in user works for (their home page names it)."""
+    async with uow.reading():
+        establishment = await uow.store(IdentityStore).get_establishment(actor.user.establishment_id)
+    if establishment is None:
+        raise NotFound()
+    return establishment
+
+
 async def list_teams(uow: UnitOfWork, actor: Principal) -> dict[UUID, str]:
     """Every hospital team, for the admin's convention picker."""
     policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
-    async with uow:
+    async with uow.reading():
         return await uow.store(IdentityStore).team_names()
 
 
@@ -373,7 +382,7 @@ async def add_convention(
 
 async def list_users(uow: UnitOfWork, actor: Principal) -> list[User]:
     policy.require(actor, Action.ADMIN_USERS)
-    async with uow:
+    async with uow.reading():
         return await uow.store(IdentityStore).list_users()
 
 
@@ -424,5 +433,5 @@ async def deactivate_user(uow: UnitOfWork, actor: Principal | None, user_id: UUI
 
 async def find_user(uow: UnitOfWork, username: str) -> User | None:
     """For the command line only (the operator of the host)."""
-    async with uow:
+    async with uow.reading():
         return await uow.store(IdentityStore).get_user_by_username(normalise_username(username))

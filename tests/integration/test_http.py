@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,34 @@ async def test_readiness_fails_on_a_database_without_migrations(
     assert response.status == 503
     assert (await response.json())["migrations"] == "behind"
     assert (await client.get("/healthz")).status == 200
+
+
+async def test_a_tab_in_next_cannot_send_the_nurse_to_another_site(env: Env) -> None:
+    token = await env.csrf()
+    response = await env.client.post(
+        "/login",
+        data={
+            "csrf_token": token,
+            "username": "ide.test",
+            "password": PASSWORD,
+            "next": "/\t/evil.example/x",
+        },
+        allow_redirects=False,
+    )
+    assert response.headers["Location"] == "/ehpad"
+
+
+async def test_a_logged_in_user_can_log_out_from_an_error_page(env: Env) -> None:
+    await env.login(Role.IDE)
+    page = await env.client.get("/nulle/part")
+    assert page.status == 404
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', await page.text())
+    assert token, "the error page's logout form has no CSRF token"
+    out = await env.client.post("/logout", data={"csrf_token": token.group(1)}, allow_redirects=False)
+    assert out.status == 303
+    assert (await env.client.get("/ehpad", allow_redirects=False)).status == 303
+
+
+async def test_unknown_urls_and_wrong_methods_say_404_and_405_even_without_csrf_token(env: Env) -> None:
+    assert (await env.client.post("/nulle/part")).status == 404
+    assert (await env.client.delete("/login")).status == 405
