@@ -56,8 +56,11 @@ def login_settings(settings: Settings) -> LoginSettings:
             idle=timedelta(minutes=settings.session_idle_minutes),
             absolute=timedelta(hours=settings.session_absolute_hours),
         ),
-        account_rule=ThrottleRule(free_failures=settings.login_account_max_failures, max_lock=lock),
+        pair_rule=ThrottleRule(free_failures=settings.login_max_failures, max_lock=lock),
         address_rule=ThrottleRule(free_failures=settings.login_address_max_failures, max_lock=lock),
+        account_rule=ThrottleRule(
+            free_failures=settings.login_account_max_failures, max_lock=lock, escalate=False
+        ),
         second_factor_roles=settings.totp_required_roles,
     )
 
@@ -77,10 +80,17 @@ async def _sweep_sessions(app: web.Application) -> None:
         policy = app[LOGIN_SETTINGS].sessions
         cutoff = app[CLOCK].now() - max(policy.idle, policy.absolute)
         try:
+            now = app[CLOCK].now()
             async with UnitOfWork(app[SESSION_FACTORY]) as uow:
-                deleted = await uow.store(IdentityStore).delete_sessions_before(cutoff)
+                store = uow.store(IdentityStore)
+                deleted = await store.delete_sessions_before(cutoff)
+                forgotten = now - app[LOGIN_SETTINGS].pair_rule.forget_after
+                counters = await store.delete_stale_throttles(forgotten, now)
                 await uow.commit()
-            log.info("expired sessions deleted", extra={"count": deleted})
+            log.info(
+                "expired sessions and login counters deleted",
+                extra={"sessions": deleted, "counters": counters},
+            )
         except Exception:
             log.exception("session sweep failed; will retry")
 

@@ -139,7 +139,9 @@ def demo(host: str | None, port: int | None, data_dir: Path | None, reset: bool,
 @config_option
 def serve(host: str | None, port: int | None, data_dir: Path | None, config: str | None) -> None:
     """Start the service with the configured settings (production refuses unsafe ones)."""
-    settings = _settings(host=host, port=port, data_dir=data_dir, config=config)
+    settings = _settings(host=host, port=port, data_dir=data_dir, config=config, default_mode="production")
+    if settings.mode == "test":
+        raise click.ClickException("le mode test (hachage des mots de passe affaibli) ne sert qu'aux tests")
     if settings.mode == "production":
         problems = production_problems(settings)
         if problems:
@@ -276,6 +278,25 @@ def user_deactivate(username: str, data_dir: Path | None, config: str | None) ->
 
     _domain_call(settings, lambda: _with_uow(settings, deactivate))
     click.echo(f"Compte {username} désactivé.")
+
+
+@user.command("reset-2fa")
+@click.argument("username")
+@data_dir_option
+@config_option
+def user_reset_second_factor(username: str, data_dir: Path | None, config: str | None) -> None:
+    """Forget the account's authenticator app (lost phone, changed secret key): its sessions end and the
+    person enrols a new app at the next login."""
+    settings = _settings(data_dir=data_dir, config=config)
+
+    async def reset(new_uow: Callable[[], UnitOfWork]) -> None:
+        found = await service.find_user(new_uow(), username)
+        if found is None:
+            raise InvalidInput({"username": N_("No account with this login.")})
+        await service.reset_second_factor(new_uow(), None, found.id, SystemClock().now())
+
+    _domain_call(settings, lambda: _with_uow(settings, reset))
+    click.echo(f"Second facteur de {username} réinitialisé.")
 
 
 if __name__ == "__main__":

@@ -40,3 +40,15 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted_proxies:
         if not _is_trusted(hop, trusted):
             return hop
     return peer
+
+
+def address_group(address: str) -> str:
+    """The unit the per-address login throttle counts: the address itself for IPv4, its /64 for IPv6
+    (one household or host gets a whole /64, so counting single IPv6 addresses would throttle nothing)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

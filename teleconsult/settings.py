@@ -24,6 +24,9 @@ DEMO_SECRET_KEY = "demo-secret-key-not-for-production-use-0000000000"  # noqa: S
 
 ENV_PREFIX = "TELECONSULT_"
 
+#: The role names of teleconsult.identity.model.Role (kept here: settings sit below every domain package).
+ROLE_NAMES = ("ide", "idec", "medecin_co", "expert", "secretariat", "coordinateur", "admin")
+
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message says which and why."""
@@ -46,8 +49,9 @@ class Settings:
     #: Roles that must pass a TOTP second factor. Hospital professionals and admins by default.
     totp_roles: tuple[str, ...] = ("expert", "secretariat", "coordinateur", "admin", "medecin_co")
     totp_in_demo: bool = False
-    login_account_max_failures: int = 5
-    login_address_max_failures: int = 30
+    login_max_failures: int = 5  # one login from one address: hard lock with growing waits
+    login_address_max_failures: int = 30  # one address, whatever the login
+    login_account_max_failures: int = 50  # one login from anywhere: the count restarts after each lock
     login_max_lock_minutes: int = 15
     max_body_bytes: int = 1024 * 1024
     #: Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For is believed for the client address.
@@ -120,10 +124,14 @@ def _coerce(name: str, raw: Any, target: Any) -> Any:
         raise SettingsError(f"{ENV_PREFIX}{name.upper()}: valeur invalide {raw!r}") from exc
 
 
-def load_settings(environ: Mapping[str, str], config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings from a TOML file, then the environment, then explicit overrides (CLI flags)."""
+def load_settings(
+    environ: Mapping[str, str], config_file: Path | None = None, default_mode: Mode = "demo", **overrides: Any
+) -> Settings:
+    """Build the settings from a TOML file, then the environment, then explicit overrides (CLI flags).
+    ``default_mode`` is the mode when none is given: ``teleconsult serve`` asks for production, so that a
+    forgotten TELECONSULT_MODE refuses to start with demo secrets rather than serve with them."""
     defaults = Settings()
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"mode": default_mode}
     fields = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
     path = config_file or (
         Path(environ[ENV_PREFIX + "CONFIG"]) if environ.get(ENV_PREFIX + "CONFIG") else None
@@ -151,6 +159,12 @@ def load_settings(environ: Mapping[str, str], config_file: Path | None = None, *
         )
     if settings.language not in ("fr", "en"):
         raise SettingsError(f"{ENV_PREFIX}LANGUAGE: langue non prise en charge {settings.language!r}")
+    unknown_roles = sorted(set(settings.totp_roles) - set(ROLE_NAMES))
+    if unknown_roles:
+        raise SettingsError(
+            f"{ENV_PREFIX}TOTP_ROLES: rôle(s) inconnu(s) {', '.join(unknown_roles)} "
+            f"(rôles : {', '.join(ROLE_NAMES)})"
+        )
     try:
         parse_networks(settings.trusted_proxies)
     except ValueError as exc:
@@ -169,6 +183,11 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append(f"{ENV_PREFIX}SECRET_KEY doit faire au moins 32 caractères")
     if urlsplit(settings.base_url).scheme != "https":
         problems.append(f"{ENV_PREFIX}BASE_URL doit être une adresse https:// (reçu {settings.base_url!r})")
+    if not settings.trusted_proxies:
+        problems.append(
+            f"{ENV_PREFIX}TRUSTED_PROXIES doit nommer le proxy TLS qui précède le service (sinon tous les "
+            "utilisateurs partagent son adresse et le verrouillage des connexions les bloque ensemble)"
+        )
     if settings.sqlalchemy_url.startswith("sqlite"):
         problems.append(f"{ENV_PREFIX}DATABASE_URL doit désigner PostgreSQL en production")
     return problems

@@ -255,17 +255,23 @@ class Session:
 class ThrottleRule:
     """After ``free_failures`` failures the key is locked 1, 2, 4... minutes, never more than ``max_lock``.
 
-    A failure older than ``forget_after`` is forgotten. The cap keeps an attacker who types wrong passwords
-    for someone else's login from locking that person out for long; the per-address rule slows the attacker.
+    A failure older than ``forget_after`` is forgotten. With ``escalate`` the count goes on growing across
+    locks, for keys only the attacker suffers from (their own address, their own address with one login).
+    Without it the count starts again once a lock has run out: for keys someone else could fill (a login
+    tried from anywhere), so that an attacker cannot keep its owner out with one wrong password a while.
     """
 
     free_failures: int
     max_lock: timedelta
     forget_after: timedelta = timedelta(hours=1)
+    escalate: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class ThrottleState:
+    """Attempts are counted *before* they are checked (as failures), then taken back on success: parallel
+    guesses all see each other's counts, however long checking a password takes."""
+
     key: str
     failures: int = 0
     last_failure_at: datetime | None = None
@@ -277,13 +283,19 @@ class ThrottleState:
         return None
 
     def after_failure(self, now: datetime, rule: ThrottleRule) -> ThrottleState:
-        failures = self.failures
-        if self.last_failure_at is not None and now - self.last_failure_at > rule.forget_after:
-            failures = 0
+        lock_over = self.locked_until is not None and self.locked_until <= now
+        forgotten = self.last_failure_at is not None and now - self.last_failure_at > rule.forget_after
+        failures = 0 if forgotten or (lock_over and not rule.escalate) else self.failures
         failures += 1
-        locked_until = self.locked_until
+        locked_until = None if lock_over else self.locked_until
         if failures >= rule.free_failures:
             exponent = min(failures - rule.free_failures, 20)
             lock = min(timedelta(minutes=2**exponent), rule.max_lock)
             locked_until = now + lock
         return ThrottleState(self.key, failures, now, locked_until)
+
+    def after_success(self, rule: ThrottleRule) -> ThrottleState:
+        """Take back the attempt counted before it turned out right."""
+        failures = max(0, self.failures - 1)
+        locked_until = self.locked_until if failures >= rule.free_failures else None
+        return ThrottleState(self.key, failures, self.last_failure_at, locked_until)

@@ -23,7 +23,7 @@ class Action(StrEnum):
     SECOND_FACTOR = "second_factor"  # enter or enrol a TOTP code after the password
     SIGN_OUT = "sign_out"  # log out, switch user: anyone with a session, even half-way through login
     VIEW_OWN_ACCOUNT = "view_own_account"
-    MANAGE_OWN_SECOND_FACTOR = "manage_own_second_factor"
+    MANAGE_OWN_CREDENTIALS = "manage_own_credentials"  # password, authenticator app
     VIEW_CARE_HOME_HOME = "view_care_home_home"
     VIEW_EXPERT_HOME = "view_expert_home"
     VIEW_COORDINATION_HOME = "view_coordination_home"
@@ -62,7 +62,7 @@ _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 }
 
 #: Actions every logged-in principal may do.
-_EVERY_USER = frozenset({Action.SIGN_OUT, Action.VIEW_OWN_ACCOUNT, Action.MANAGE_OWN_SECOND_FACTOR})
+_EVERY_USER = frozenset({Action.SIGN_OUT, Action.VIEW_OWN_ACCOUNT, Action.MANAGE_OWN_CREDENTIALS})
 
 #: What a principal may do between the password and the second factor.
 _HALF_LOGGED_IN = frozenset({Action.SIGN_OUT, Action.SECOND_FACTOR})

@@ -79,6 +79,17 @@ def _decode_recent(request: web.Request) -> list[str]:
     return names
 
 
+def _set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        secure=request.app[SETTINGS].secure_cookies,
+        path="/",
+    )
+
+
 def _home(request: web.Request, principal: Principal) -> str:
     return str(request.app.router[HOME_ROUTE[principal.role]].url_for())
 
@@ -144,10 +155,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     else:
         location = next_url or _home(request, principal)
     response = web.HTTPSeeOther(location)
-    settings = request.app[SETTINGS]
-    response.set_cookie(
-        SESSION_COOKIE, result.token, httponly=True, samesite="Lax", secure=settings.secure_cookies, path="/"
-    )
+    _set_session_cookie(request, response, result.token)
     _remember_login(request, response, result.user.username)
     raise response
 
@@ -171,7 +179,7 @@ async def second_factor_submit(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     next_url = local_path(form.get("next"))
     try:
-        await service.check_second_factor(
+        new_token = await service.check_second_factor(
             _uow(request),
             request.app[TOTP_BOX],
             request.app[LOGIN_SETTINGS],
@@ -181,11 +189,13 @@ async def second_factor_submit(request: web.Request) -> web.StreamResponse:
             _client_address(request),
             request.app[CLOCK].now(),
         )
-    except (service.BadSecondFactor, TooManyRequests) as exc:
+    except (service.BadSecondFactor, service.SecondFactorUnreadable, TooManyRequests) as exc:
         return render_page(
             request, "second_factor.html", status=exc.status, next=next_url or "", error=exc.text
         )
-    raise web.HTTPSeeOther(next_url or _home(request, Principal(principal.user, True)))
+    response = web.HTTPSeeOther(next_url or _home(request, Principal(principal.user, True)))
+    _set_session_cookie(request, response, new_token)
+    raise response
 
 
 def _enrolment_context(
@@ -215,24 +225,31 @@ async def _enrol(request: web.Request, template: str) -> web.StreamResponse:
     sealed = form.get("sealed", "")[:400]
     secret = _open_sealed(request, principal, sealed)
     try:
-        await service.confirm_totp_enrolment(
+        new_token = await service.confirm_totp_enrolment(
             _uow(request),
             request.app[TOTP_BOX],
+            request.app[PASSWORDS],
             principal,
             request[SESSION_TOKEN],
             secret,
             form.get("code", "")[:20],
+            form.get("password", "")[:1024],
             request.app[CLOCK].now(),
         )
-    except service.BadSecondFactor as exc:
+    except (service.BadSecondFactor, InvalidInput) as exc:
         return render_page(
             request,
             template,
             status=exc.status,
             error=exc.text,
+            errors=exc.fields if isinstance(exc, InvalidInput) else {},
             **_enrolment_context(request, principal, sealed),
         )
-    raise web.HTTPSeeOther(local_path(form.get("next")) or _home(request, Principal(principal.user, True)))
+    response = web.HTTPSeeOther(
+        local_path(form.get("next")) or _home(request, Principal(principal.user, True))
+    )
+    _set_session_cookie(request, response, new_token)
+    raise response
 
 
 @routes.get(
@@ -287,7 +304,7 @@ async def account_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/account/password", name="account.password", action=Action.VIEW_OWN_ACCOUNT)
+@routes.post("/account/password", name="account.password", action=Action.MANAGE_OWN_CREDENTIALS)
 async def account_password(request: web.Request) -> web.StreamResponse:
     principal = current_principal(request)
     form = await read_form(request)
@@ -317,7 +334,7 @@ async def account_password(request: web.Request) -> web.StreamResponse:
 @routes.get(
     "/account/totp",
     name="account.totp",
-    action=Action.MANAGE_OWN_SECOND_FACTOR,
+    action=Action.MANAGE_OWN_CREDENTIALS,
     page=PageSpec(role=Role.EXPERT),
 )
 async def account_totp_page(request: web.Request) -> web.Response:
@@ -326,7 +343,7 @@ async def account_totp_page(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/account/totp", name="account.totp.submit", action=Action.MANAGE_OWN_SECOND_FACTOR)
+@routes.post("/account/totp", name="account.totp.submit", action=Action.MANAGE_OWN_CREDENTIALS)
 async def account_totp_submit(request: web.Request) -> web.StreamResponse:
     return await _enrol(request, "account_totp.html")
 
@@ -535,6 +552,16 @@ async def admin_users_create(request: web.Request) -> web.StreamResponse:
             errors=getattr(exc, "fields", {}),
             chosen_specialties=lists.get("specialties", []),
         )
+    raise redirect(request, "admin.users")
+
+
+@routes.post(
+    "/admin/users/{user_id}/reset-2fa", name="admin.users.reset_second_factor", action=Action.ADMIN_USERS
+)
+async def admin_users_reset_second_factor(request: web.Request) -> web.StreamResponse:
+    await service.reset_second_factor(
+        _uow(request), current_principal(request), uuid_in_path(request, "user_id"), request.app[CLOCK].now()
+    )
     raise redirect(request, "admin.users")
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from teleconsult.clients import address_group
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import DomainError, InvalidInput, NotFound, TooManyRequests
 from teleconsult.i18n import N_
@@ -51,6 +52,14 @@ class BadCredentials(DomainError):
     message = N_("Wrong login or password.")
 
 
+class SecondFactorUnreadable(DomainError):
+    code = "second_factor_unreadable"
+    status = 409
+    message = N_(
+        "Your verification code can no longer be checked. Ask your administrator to reset your second factor."
+    )
+
+
 class BadSecondFactor(DomainError):
     code = "bad_second_factor"
     status = 401
@@ -60,8 +69,9 @@ class BadSecondFactor(DomainError):
 @dataclass(frozen=True, slots=True)
 class LoginSettings:
     sessions: SessionPolicy
-    account_rule: ThrottleRule
-    address_rule: ThrottleRule
+    pair_rule: ThrottleRule  # one login from one address; also TOTP codes per account
+    address_rule: ThrottleRule  # one address, whatever the login
+    account_rule: ThrottleRule  # one login, from anywhere
     second_factor_roles: frozenset[str]
 
 
@@ -76,8 +86,38 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _throttle_keys(username: str, client_address: str) -> tuple[str, str]:
-    return f"account:{username}"[:200], f"address:{client_address}"[:200]
+def _login_keys(
+    settings: LoginSettings, username: str, client_address: str
+) -> list[tuple[str, ThrottleRule]]:
+    """The counters a password attempt goes into: this login from this address (hard lock: only the
+    attacker suffers), this address whatever the login, and this login from anywhere (gentle: see rule)."""
+    group = address_group(client_address)
+    return [
+        (f"pair:{username}|{group}"[:200], settings.pair_rule),
+        (f"address:{group}"[:200], settings.address_rule),
+        (f"account:{username}"[:200], settings.account_rule),
+    ]
+
+
+async def _count_attempt(store: IdentityStore, keys: list[tuple[str, ThrottleRule]], now: datetime) -> None:
+    """Refuse when a counter is locked; else count this attempt as a failure until it proves right."""
+    states = await store.lock_throttle_states([key for key, _ in keys])
+    waits = [w for w in (state.retry_after(now) for state in states.values()) if w is not None]
+    if waits:
+        raise TooManyRequests(int(max(waits).total_seconds()) + 1)
+    for key, rule in keys:
+        await store.save_throttle_state(states[key].after_failure(now, rule))
+
+
+async def _take_back_attempt(
+    store: IdentityStore, keys: list[tuple[str, ThrottleRule]], clear: set[str]
+) -> None:
+    states = await store.lock_throttle_states([key for key, _ in keys])
+    for key, rule in keys:
+        if key in clear:
+            await store.clear_throttle(key)
+        else:
+            await store.save_throttle_state(states[key].after_success(rule))
 
 
 async def log_in(
@@ -89,8 +129,8 @@ async def log_in(
     client_address: str,
     now: datetime,
 ) -> LoginResult:
-    """Anyone may call. Checks the password, counts failures, and opens a session (second factor pending
-    when the user's role needs one). Raises BadCredentials, TooManyRequests."""
+    """Anyone may call. Counts the attempt, checks the password and opens a session (second factor
+    pending when the user's role needs one). Raises InvalidInput, BadCredentials, TooManyRequests."""
     username = normalise_username(username)
     if not username or not password:
         raise InvalidInput(
@@ -103,25 +143,22 @@ async def log_in(
     # A login no account can have (control characters, too long) is looked up nowhere: it fails like a
     # wrong password, under one shared throttle key, and never reaches the database as such.
     possible = len(username) <= MAX_USERNAME_LENGTH and not has_control_characters(username)
-    keys = _throttle_keys(username if possible else "(impossible)", client_address)
-    async with uow.reading():
+    keys = _login_keys(settings, username if possible else "(impossible)", client_address)
+    async with uow:
         store = uow.store(IdentityStore)
-        states = await store.throttle_states(keys)
-        waits = [w for w in (s.retry_after(now) for s in states.values()) if w is not None]
-        if waits:
-            raise TooManyRequests(int(max(waits).total_seconds()) + 1)
+        await _count_attempt(store, keys, now)
         user = await store.get_user_by_username(username) if possible else None
         stored_hash = await store.password_hash(user.id) if user else None
+        await uow.commit()
     ok = await passwords.verify(stored_hash, password)
     if not ok or user is None or not user.is_active:
-        await _count_failure(uow, settings, keys, now)
-        raise BadCredentials()
+        raise BadCredentials()  # the attempt stays counted
     # Hashes made with older parameters are upgraded now that we know the password (outside the transaction).
     new_hash = await passwords.hash(password) if stored_hash and passwords.needs_rehash(stored_hash) else None
     needs_second_factor = user.role.value in settings.second_factor_roles
     async with uow:
         store = uow.store(IdentityStore)
-        await store.clear_throttle(keys[0])
+        await _take_back_attempt(store, keys, clear={keys[0][0]})
         if new_hash:
             await store.set_password_hash(user.id, new_hash)
         token = await _add_session(store, user, not needs_second_factor, now)
@@ -133,6 +170,13 @@ async def _add_session(store: IdentityStore, user: User, second_factor_done: boo
     token = secrets.token_urlsafe(32)
     await store.add_session(Session(hash_token(token), user.id, now, now, second_factor_done))
     return token
+
+
+async def _upgrade_session(store: IdentityStore, user: User, old_token: str, now: datetime) -> str:
+    """The second factor passed: the half-way session ends and a new one, with a new token, begins (a token
+    seen before the second factor is worth nothing after it)."""
+    await store.revoke_session(hash_token(old_token), now)
+    return await _add_session(store, user, True, now)
 
 
 async def open_session(uow: UnitOfWork, user: User, second_factor_done: bool, now: datetime) -> str:
@@ -173,15 +217,11 @@ async def log_out(uow: UnitOfWork, token: str, now: datetime) -> None:
         await uow.commit()
 
 
-async def _count_failure(
-    uow: UnitOfWork, settings: LoginSettings, keys: tuple[str, str], now: datetime
-) -> None:
-    async with uow:
-        store = uow.store(IdentityStore)
-        locked = await store.lock_throttle_states(keys)
-        for key, rule in zip(keys, (settings.account_rule, settings.address_rule), strict=True):
-            await store.save_throttle_state(locked[key].after_failure(now, rule))
-        await uow.commit()
+def _open_secret(box: TotpBox, user_id: UUID, sealed: bytes) -> str:
+    try:
+        return box.open(user_id, sealed)
+    except ValueError as exc:
+        raise SecondFactorUnreadable() from exc
 
 
 async def check_second_factor(
@@ -193,53 +233,91 @@ async def check_second_factor(
     code: str,
     client_address: str,
     now: datetime,
-) -> None:
-    """The half-logged-in principal types a TOTP code; a code is accepted once only (no replay).
-    Wrong codes count towards the same lockout as wrong passwords."""
+) -> str:
+    """The half-logged-in principal types a TOTP code; a code is accepted once only (no replay). Codes
+    have their own counter per account, which a right password never resets. Returns the new token."""
     policy.require(principal, Action.SECOND_FACTOR)
-    keys = _throttle_keys(principal.user.username, client_address)
+    user = principal.user
+    keys = [
+        (f"totp:{user.id}", settings.pair_rule),
+        (f"address:{address_group(client_address)}"[:200], settings.address_rule),
+    ]
     async with uow:
         store = uow.store(IdentityStore)
-        states = await store.throttle_states(keys)
-        waits = [w for w in (s.retry_after(now) for s in states.values()) if w is not None]
-        if waits:
-            raise TooManyRequests(int(max(waits).total_seconds()) + 1)
-        sealed, _ = await store.totp_state(principal.user.id)
-        if sealed is None:
-            raise NotFound()
-        step = matching_step(box.open(principal.user.id, sealed), code, now)
-        accepted = step is not None and await store.use_totp_step(principal.user.id, step)
-        if accepted:
-            await store.clear_throttle(keys[0])
-            await store.complete_second_factor(hash_token(token), now)
-            await uow.commit()
-    if not accepted:
-        await _count_failure(uow, settings, keys, now)
-        raise BadSecondFactor()
+        await _count_attempt(store, keys, now)
+        sealed, _ = await store.totp_state(user.id)
+        await uow.commit()
+    if sealed is None:
+        raise NotFound()
+    step = matching_step(_open_secret(box, user.id, sealed), code, now)
+    if step is None:
+        raise BadSecondFactor()  # the attempt stays counted
+    async with uow:
+        store = uow.store(IdentityStore)
+        if not await store.use_totp_step(user.id, step):
+            raise BadSecondFactor()  # a replayed code
+        await _take_back_attempt(store, keys, clear={keys[0][0]})
+        new_token = await _upgrade_session(store, user, token, now)
+        await uow.commit()
+    return new_token
 
 
 async def confirm_totp_enrolment(
-    uow: UnitOfWork, box: TotpBox, principal: Principal, token: str, secret: str, code: str, now: datetime
-) -> None:
-    """A user with no second factor yet, or replacing theirs, proves the app works by typing one code."""
+    uow: UnitOfWork,
+    box: TotpBox,
+    passwords: Passwords,
+    principal: Principal,
+    token: str,
+    secret: str,
+    code: str,
+    current_password: str,
+    now: datetime,
+) -> str:
+    """A user with no second factor yet, or replacing theirs, proves the new app works by typing one code.
+    Replacing an existing factor also takes the current password and closes the user's other sessions.
+    Returns the token of the session, renewed."""
     user = principal.user
     if principal.second_factor_done:
-        policy.require(principal, Action.MANAGE_OWN_SECOND_FACTOR)
+        policy.require(principal, Action.MANAGE_OWN_CREDENTIALS)
     else:
         policy.require(principal, Action.SECOND_FACTOR)
     step = matching_step(secret, code, now)
     if step is None:
         raise BadSecondFactor()
-    async with uow:
+    async with uow.reading():
         store = uow.store(IdentityStore)
         existing, _ = await store.totp_state(user.id)
-        if existing is not None and not principal.second_factor_done:
+        stored_hash = await store.password_hash(user.id)
+    if existing is not None:
+        if not principal.second_factor_done:
             # Half-logged-in principals enrol only when they have no factor yet: else anyone with the
             # password could replace the factor.
             raise BadSecondFactor()
+        if not await passwords.verify(stored_hash, current_password):
+            raise InvalidInput({"password": N_("This is not your current password.")})
+    async with uow:
+        store = uow.store(IdentityStore)
         await store.set_totp(user.id, box.seal(user.id, secret), step)
-        await store.complete_second_factor(hash_token(token), now)
+        new_token = await _upgrade_session(store, user, token, now)
+        if existing is not None:
+            await store.revoke_other_sessions(user.id, hash_token(new_token), now)
         await uow.commit()
+    return new_token
+
+
+async def reset_second_factor(uow: UnitOfWork, actor: Principal | None, user_id: UUID, now: datetime) -> User:
+    """Admins (and the command line): forget someone's authenticator app (lost phone, changed service
+    key); their sessions end and they enrol a new one at their next login."""
+    policy.require_unless_operator(actor, Action.ADMIN_USERS)
+    async with uow:
+        store = uow.store(IdentityStore)
+        target = await store.get_user(user_id)
+        if target is None:
+            raise NotFound()
+        await store.set_totp(user_id, None, None)
+        await store.revoke_user_sessions(user_id, now)
+        await uow.commit()
+    return target
 
 
 async def change_password(
@@ -253,7 +331,7 @@ async def change_password(
     now: datetime,
 ) -> None:
     """A logged-in user changes their own password; every other session of theirs is closed."""
-    policy.require(principal, Action.VIEW_OWN_ACCOUNT)
+    policy.require(principal, Action.MANAGE_OWN_CREDENTIALS)
     user = principal.user
     if new != confirmation:
         raise InvalidInput({"confirmation": N_("The two new passwords are different.")})

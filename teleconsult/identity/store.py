@@ -412,17 +412,17 @@ class IdentityStore:
             update(sessions).where(sessions.c.id_hash == id_hash).values(last_seen_at=now)
         )
 
-    async def complete_second_factor(self, id_hash: str, now: datetime) -> None:
-        await self.session.execute(
-            update(sessions)
-            .where(sessions.c.id_hash == id_hash)
-            .values(second_factor_done=True, last_seen_at=now)
-        )
-
     async def revoke_session(self, id_hash: str, now: datetime) -> None:
         await self.session.execute(
             update(sessions)
             .where(sessions.c.id_hash == id_hash, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    async def revoke_user_sessions(self, user_id: UUID, now: datetime) -> None:
+        await self.session.execute(
+            update(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
             .values(revoked_at=now)
         )
 
@@ -474,6 +474,18 @@ class IdentityStore:
                 locked_until=state.locked_until,
             )
         )
+
+    async def delete_stale_throttles(self, forgotten_before: datetime, now: datetime) -> int:
+        """Counters nobody needs any more: no failure since ``forgotten_before`` and no lock running."""
+        result = await self.session.execute(
+            delete(login_throttle)
+            .where(
+                (login_throttle.c.last_failure_at.is_(None))
+                | (login_throttle.c.last_failure_at < forgotten_before)
+            )
+            .where((login_throttle.c.locked_until.is_(None)) | (login_throttle.c.locked_until < now))
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def clear_throttle(self, key: str) -> None:
         await self.session.execute(delete(login_throttle).where(login_throttle.c.key == key))

@@ -136,6 +136,7 @@ EXPECTED: dict[str, dict[str, Column]] = {
     "admin.users": {ANY: page(Role.ADMIN)},
     "admin.users.create": {ANY: action(Role.ADMIN)},
     "admin.users.deactivate": {ANY: action(Role.ADMIN)},
+    "admin.users.reset_second_factor": {ANY: action(Role.ADMIN)},
     # Establishments: everyone sees their own; only the admin sees the others, and care-home staff must
     # not even learn that another establishment exists.
     "establishment.view": {

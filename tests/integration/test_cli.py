@@ -107,3 +107,50 @@ def test_production_refuses_to_start_with_demo_secret_and_plain_http(
     assert result.exit_code == 2
     assert "SECRET_KEY" in result.output
     assert "https://" in result.output
+
+
+def test_serve_without_a_mode_is_production_and_refuses_the_demo_secret(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["serve"])
+    assert result.exit_code == 2
+    assert "SECRET_KEY" in result.output
+
+
+def test_serve_refuses_the_test_mode_and_its_weak_hashing(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELECONSULT_MODE", "test")
+    result = runner.invoke(main, ["serve"])
+    assert result.exit_code != 0
+    assert "test" in result.output
+
+
+def test_operator_resets_a_second_factor(runner: CliRunner, tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    runner.invoke(main, ["db", "upgrade", *data])
+    runner.invoke(main, ["establishment", "create", "--kind", "hospital", "--name", "CHU CLI", *data])
+    hospital = runner.invoke(main, ["establishment", "create", "--kind", "hospital", "--name", "CH 2", *data])
+    created = runner.invoke(
+        main,
+        [
+            "user",
+            "create",
+            "--username",
+            "dr.cli",
+            "--name",
+            "Dr CLI",
+            "--role",
+            "expert",
+            "--specialty",
+            "geriatrie",
+            "--establishment",
+            hospital.output.strip(),
+            "--password",
+            "une phrase de passe solide",
+            *data,
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    result = runner.invoke(main, ["user", "reset-2fa", "dr.cli", *data])
+    assert result.exit_code == 0, result.output
+    unknown = runner.invoke(main, ["user", "reset-2fa", "personne", *data])
+    assert unknown.exit_code != 0 and "Traceback" not in unknown.output

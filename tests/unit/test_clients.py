@@ -30,3 +30,11 @@ def test_a_garbled_header_falls_back_to_the_peer(header: str) -> None:
 
 def test_ipv6_proxies_and_clients_work() -> None:
     assert client_address("::1", "2001:db8::5", ("::1",)) == "2001:db8::5"
+
+
+def test_ipv6_addresses_are_counted_by_their_slash_64() -> None:
+    from teleconsult.clients import address_group
+
+    assert address_group("2001:db8:1:2::5") == address_group("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert address_group("192.0.2.7") == "192.0.2.7"
+    assert address_group("unknown") == "unknown"

@@ -178,3 +178,30 @@ def test_failures_are_forgotten_after_an_hour_of_quiet() -> None:
     state = fail(ThrottleState("k"), 4)
     later = NOW + timedelta(hours=1, seconds=1)
     assert state.after_failure(later, RULE).failures == 1
+
+
+GENTLE = ThrottleRule(free_failures=5, max_lock=timedelta(minutes=15), escalate=False)
+
+
+def test_a_gentle_rule_starts_counting_again_once_its_lock_has_run_out() -> None:
+    locked = fail(ThrottleState("k"), 5)
+    assert locked.retry_after(NOW) == timedelta(minutes=1)
+    after_lock = NOW + timedelta(minutes=1, seconds=1)
+    again = ThrottleState("k")
+    for _ in range(5):
+        again = again.after_failure(NOW, GENTLE)
+    again = again.after_failure(after_lock, GENTLE)
+    assert again.failures == 1 and again.retry_after(after_lock) is None
+
+
+def test_an_escalating_rule_locks_again_at_the_first_failure_after_a_lock() -> None:
+    state = fail(ThrottleState("k"), 5)
+    later = NOW + timedelta(minutes=1, seconds=1)
+    assert state.after_failure(later, RULE).retry_after(later) == timedelta(minutes=2)
+
+
+def test_a_right_attempt_takes_back_its_count_and_the_lock_it_caused() -> None:
+    counted = fail(ThrottleState("k"), 5)  # the fifth was counted before it was checked
+    assert counted.retry_after(NOW) is not None
+    taken_back = counted.after_success(RULE)
+    assert taken_back.failures == 4 and taken_back.retry_after(NOW) is None

@@ -13,6 +13,7 @@ GOOD = {
     "TELECONSULT_SECRET_KEY": "x" * 48,
     "TELECONSULT_BASE_URL": "https://teleconsult.example.org",
     "TELECONSULT_DATABASE_URL": "postgresql://teleconsult@db/teleconsult",
+    "TELECONSULT_TRUSTED_PROXIES": "127.0.0.1",
 }
 
 
@@ -79,6 +80,7 @@ def test_good_production_settings_have_no_problem() -> None:
         ({"TELECONSULT_SECRET_KEY": "short"}, "SECRET_KEY"),
         ({"TELECONSULT_BASE_URL": "http://teleconsult.example.org"}, "https://"),
         ({"TELECONSULT_DATABASE_URL": ""}, "PostgreSQL"),
+        ({"TELECONSULT_TRUSTED_PROXIES": ""}, "TRUSTED_PROXIES"),
     ],
 )
 def test_production_refuses_demo_secrets_plain_http_and_sqlite(change: dict[str, str], fragment: str) -> None:
@@ -98,3 +100,21 @@ def test_trusted_proxies_must_be_addresses_or_networks() -> None:
     )
     with pytest.raises(SettingsError, match="TRUSTED_PROXIES"):
         load_settings({"TELECONSULT_TRUSTED_PROXIES": "proxy.local"})
+
+
+@pytest.mark.parametrize("roles", ["Expert, admins", "gériatre"])
+def test_unknown_second_factor_roles_are_refused_rather_than_silently_ignored(roles: str) -> None:
+    with pytest.raises(SettingsError, match="TOTP_ROLES"):
+        load_settings({"TELECONSULT_TOTP_ROLES": roles})
+
+
+def test_the_role_names_settings_know_are_the_roles_of_the_model() -> None:
+    from teleconsult.identity.model import Role
+    from teleconsult.settings import ROLE_NAMES
+
+    assert set(ROLE_NAMES) == {role.value for role in Role}
+
+
+def test_a_caller_can_make_production_the_mode_when_none_is_given() -> None:
+    assert load_settings({}, default_mode="production").mode == "production"
+    assert load_settings({"TELECONSULT_MODE": "demo"}, default_mode="production").mode == "demo"
