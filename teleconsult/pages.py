@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from teleconsult.identity.policy import Principal
+from teleconsult.identity.policy import Action, Decision, Principal, decide
 from teleconsult.keys import LANGUAGE, PRINCIPAL, RENDERER, SESSION_EXPIRED
 from teleconsult.middleware import csrf_token
 
@@ -22,9 +22,16 @@ def current_principal(request: web.Request) -> Principal:
 def render_page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     context.setdefault("errors", {})
     context.setdefault("values", {})
+    principal = request.get(PRINCIPAL)
+
+    def can(action: str) -> bool:
+        """For templates: show a link or a form only where the policy would allow it."""
+        return decide(principal, Action(action)) is Decision.ALLOW
+
     context.update(
         request=request,
-        principal=request.get(PRINCIPAL),
+        principal=principal,
+        can=can,
         csrf_token=csrf_token(request),
         lang=request.get(LANGUAGE, "fr"),
         session_expired=request.get(SESSION_EXPIRED, False),

@@ -208,6 +208,8 @@ def check_new_user(user: User, establishment: Establishment) -> None:
         fields["specialties"] = N_("Only experts have specialties.")
     if user.role is Role.EXPERT and not user.specialties:
         fields["specialties"] = N_("Choose at least one specialty for an expert.")
+    if user.department_id is not None and user.role not in HOSPITAL_ROLES:
+        fields["department_id"] = N_("Only hospital staff belong to a hospital team.")
     if fields:
         raise InvalidInput(fields)
 

@@ -17,7 +17,7 @@ from teleconsult.forms import Field, local_path, parse, read_form, read_form_lis
 from teleconsult.i18n import N_
 from teleconsult.identity import service
 from teleconsult.identity.model import DepartmentKind, EstablishmentKind, Role, Specialty, User, check_finess
-from teleconsult.identity.policy import HOME_ROUTE, Action, Principal
+from teleconsult.identity.policy import HOME_ROUTE, Action, Decision, Principal, decide
 from teleconsult.identity.totp import TotpBox, provisioning_uri, qr_svg
 from teleconsult.keys import (
     CLOCK,
@@ -442,15 +442,14 @@ async def establishment_view(request: web.Request) -> web.Response:
     principal = current_principal(request)
     establishment_id = uuid_in_path(request, "establishment_id")
     view = await service.view_establishment(_uow(request), principal, establishment_id)
-    is_admin = principal.role is Role.ADMIN
+    administers = decide(principal, Action.ADMIN_ESTABLISHMENTS) is Decision.ALLOW
     return render_page(
         request,
         "establishment.html",
         view=view,
         establishment=view.establishment,
-        all_teams=await service.list_teams(_uow(request), principal) if is_admin else {},
+        all_teams=await service.list_teams(_uow(request), principal) if administers else {},
         department_kinds=list(DepartmentKind),
-        is_admin=is_admin,
     )
 
 
@@ -490,6 +489,7 @@ USER_FIELDS = [
     Field("password", max_length=200),
     Field("email", required=False, max_length=254),
     Field("rpps", required=False, max_length=11),
+    Field("department_id", required=False, convert=uuid.UUID),
 ]
 
 
@@ -499,6 +499,7 @@ async def _users_page(request: web.Request, status: int = 200, **extra: Any) -> 
     establishments = await service.list_establishments(_uow(request), principal)
     extra.setdefault("values", {})
     extra.setdefault("chosen_specialties", [])
+    extra.setdefault("teams", await service.list_teams(_uow(request), principal))
     return render_page(
         request,
         "admin/users.html",
@@ -530,6 +531,7 @@ async def admin_users_create(request: web.Request) -> web.StreamResponse:
             display_name=values["display_name"],
             role=values["role"],
             establishment_id=values["establishment_id"],
+            department_id=values["department_id"],
             specialties=specialties,
             rpps=values["rpps"],
             email=values["email"],

@@ -489,6 +489,10 @@ async def create_user(
             email=user.email,
         )
         check_new_user(user, establishment)
+        if user.department_id is not None:
+            department = await store.get_department(user.department_id)
+            if department is None or department.hospital_id != establishment.id:
+                raise InvalidInput({"department_id": N_("Choose a team of this person's hospital.")})
         await store.add_user(user, password_hash, now)
         await uow.commit()
     return user

@@ -163,3 +163,40 @@ async def test_a_refused_account_form_keeps_the_ticked_specialties(env: Env) -> 
     )
     assert response.status == 422
     assert 'value="nutrition" checked' in await response.text()
+
+
+async def test_an_expert_joins_a_team_of_their_own_hospital_only(env: Env) -> None:
+    other_hospital = await service.create_establishment(
+        env.uow(), None, EstablishmentKind.HOSPITAL, "CH Ailleurs", "789777771", "", None, env.clock.now()
+    )
+    foreign_team = await service.add_department(
+        env.uow(), None, other_hospital.id, "Gériatrie ailleurs", DepartmentKind.GERIATRIC_WARD
+    )
+    await env.login(Role.ADMIN)
+    base = {
+        "display_name": "Dr Équipe",
+        "role": "expert",
+        "establishment_id": str(env.territory.hospital.id),
+        "specialties": "geriatrie",
+        "password": "une phrase de passe solide",
+    }
+    refused = await post(
+        env,
+        "/admin/users",
+        {**base, "username": "dr.equipe1", "department_id": str(foreign_team.id)},
+        "/admin/users",
+    )
+    assert refused.status == 422
+    assert "équipe" in (await refused.text()).lower()
+    async with env.uow() as uow:
+        teams = await uow.store(IdentityStore).list_departments(env.territory.hospital.id)
+    accepted = await post(
+        env,
+        "/admin/users",
+        {**base, "username": "dr.equipe2", "department_id": str(teams[0].id)},
+        "/admin/users",
+    )
+    assert accepted.status == 303
+    async with env.uow() as uow:
+        created = await uow.store(IdentityStore).get_user_by_username("dr.equipe2")
+    assert created is not None and created.department_id == teams[0].id
