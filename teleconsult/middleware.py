@@ -21,7 +21,7 @@ from teleconsult.db import UnitOfWork
 from teleconsult.errors import DomainError, Forbidden, InvalidInput, TooManyRequests
 from teleconsult.forms import read_form
 from teleconsult.i18n import N_
-from teleconsult.identity.policy import HOME_ROUTE, Decision, Principal, decide
+from teleconsult.identity.policy import HOME_ROUTE, Action, Decision, Principal, decide
 from teleconsult.identity.service import load_principal
 from teleconsult.keys import (
     CATALOGUES,
@@ -96,6 +96,25 @@ def csrf_token(request: web.Request) -> str:
     return hmac.new(key, b"csrf|" + binding.encode(), hashlib.sha256).hexdigest()
 
 
+def layout_context(request: web.Request) -> dict[str, Any]:
+    """What the layout of every page, error pages included, needs: who, the CSRF token, the language, and
+    ``can(action)`` so that templates show a link or a form only where the policy would allow it."""
+    principal: Principal | None = request.get(PRINCIPAL)
+
+    def can(action: str) -> bool:
+        return decide(principal, Action(action)) is Decision.ALLOW
+
+    return {
+        "request": request,
+        "principal": principal,
+        "can": can,
+        # Anonymous error pages carry no token: rendering one would set a cookie on an error answer.
+        "csrf_token": csrf_token(request) if principal is not None or request.get(PRE_SESSION) else "",
+        "lang": i18n.current_language(),
+        "session_expired": request.get(SESSION_EXPIRED, False),
+    }
+
+
 def render_error(
     request: web.Request,
     status: int,
@@ -121,6 +140,7 @@ def render_error(
         html = request.app[RENDERER].render(
             "error.html",
             {
+                **layout_context(request),
                 "status": status,
                 "title": _(title),
                 "message": text,
@@ -128,11 +148,6 @@ def render_error(
                 "fields": translated_fields,
                 "home": home,
                 "request_id": request_id_var.get(),
-                "principal": principal,
-                # A logged-in person must be able to log out or switch user from an error page too.
-                "csrf_token": csrf_token(request) if request.get(SESSION_TOKEN) else "",
-                "request": request,
-                "lang": i18n.current_language(),
             },
         )
     except Exception:

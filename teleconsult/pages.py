@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from teleconsult.identity.policy import Action, Decision, Principal, decide
-from teleconsult.keys import LANGUAGE, PRINCIPAL, RENDERER, SESSION_EXPIRED
-from teleconsult.middleware import csrf_token
+from teleconsult.identity.policy import Principal
+from teleconsult.keys import PRINCIPAL, RENDERER
+from teleconsult.middleware import csrf_token, layout_context
 
 
 def current_principal(request: web.Request) -> Principal:
@@ -22,20 +22,7 @@ def current_principal(request: web.Request) -> Principal:
 def render_page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     context.setdefault("errors", {})
     context.setdefault("values", {})
-    principal = request.get(PRINCIPAL)
-
-    def can(action: str) -> bool:
-        """For templates: show a link or a form only where the policy would allow it."""
-        return decide(principal, Action(action)) is Decision.ALLOW
-
-    context.update(
-        request=request,
-        principal=principal,
-        can=can,
-        csrf_token=csrf_token(request),
-        lang=request.get(LANGUAGE, "fr"),
-        session_expired=request.get(SESSION_EXPIRED, False),
-    )
+    context.update(layout_context(request), csrf_token=csrf_token(request))
     html = request.app[RENDERER].render(template, context)
     return web.Response(text=html, status=status, content_type="text/html")
 

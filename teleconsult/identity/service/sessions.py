@@ -1,7 +1,8 @@
-"""Identity use cases: login (password, then second factor), sessions, and the admin's management of
-establishments and accounts. Each opens one transaction, asks the policy, and returns model objects.
+"""Identity use cases around a person's own access: password login with its throttling, sessions, the
+TOTP second factor, and one's own credentials. Each opens its transactions, asks the policy, and
+returns model objects.
 
-Password hashing never happens inside a transaction: on SQLite a transaction holds the write lock, and
+Password hashing never happens inside a transaction: on SQLite a write transaction holds the lock, and
 nobody else should wait for an argon2 computation.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -21,19 +21,11 @@ from teleconsult.i18n import N_
 from teleconsult.identity import policy
 from teleconsult.identity.model import (
     MAX_USERNAME_LENGTH,
-    Convention,
-    Department,
-    DepartmentKind,
-    Establishment,
-    EstablishmentKind,
     Session,
     SessionPolicy,
     ThrottleRule,
     User,
-    check_deactivation,
-    check_new_user,
     check_password_strength,
-    check_username,
     normalise_username,
 )
 from teleconsult.identity.passwords import Passwords
@@ -346,174 +338,3 @@ async def change_password(
         await store.set_password_hash(user.id, new_hash)
         await store.revoke_other_sessions(user.id, hash_token(token), now)
         await uow.commit()
-
-
-# -------------------------------------------------------------------------------------------- admin
-
-
-async def list_establishments(uow: UnitOfWork, actor: Principal) -> list[Establishment]:
-    policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
-    async with uow.reading():
-        return await uow.store(IdentityStore).list_establishments()
-
-
-@dataclass(frozen=True, slots=True)
-class EstablishmentView:
-    establishment: Establishment
-    departments: list[Department]  # a hospital's teams
-    conventions: list[Convention]  # a care home's agreements with hospital teams
-    team_names: dict[UUID, str]  # "Hospital - team" for each department named above
-    staff: list[User]
-
-
-async def view_establishment(uow: UnitOfWork, actor: Principal, establishment_id: UUID) -> EstablishmentView:
-    """Admins see any establishment; everyone else only their own (others are hidden: 404)."""
-    policy.require(actor, Action.VIEW_ESTABLISHMENT, establishment_id)
-    async with uow.reading():
-        store = uow.store(IdentityStore)
-        establishment = await store.get_establishment(establishment_id)
-        if establishment is None:
-            raise NotFound()
-        is_hospital = establishment.kind is EstablishmentKind.HOSPITAL
-        is_ehpad = establishment.kind is EstablishmentKind.EHPAD
-        departments = await store.list_departments(establishment.id) if is_hospital else []
-        conventions = await store.list_conventions(establishment.id) if is_ehpad else []
-        named = {d.id for d in departments} | {c.department_id for c in conventions}
-        names = {k: v for k, v in (await store.team_names()).items() if k in named}
-        return EstablishmentView(
-            establishment, departments, conventions, names, await store.list_users(establishment.id)
-        )
-
-
-async def own_establishment(uow: UnitOfWork, actor: Principal) -> Establishment:
-    """The establishment the logged-in user works for (their home page names it)."""
-    async with uow.reading():
-        establishment = await uow.store(IdentityStore).get_establishment(actor.user.establishment_id)
-    if establishment is None:
-        raise NotFound()
-    return establishment
-
-
-async def list_teams(uow: UnitOfWork, actor: Principal) -> dict[UUID, str]:
-    """Every hospital team, for the admin's convention picker."""
-    policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
-    async with uow.reading():
-        return await uow.store(IdentityStore).team_names()
-
-
-async def create_establishment(
-    uow: UnitOfWork,
-    actor: Principal | None,
-    kind: EstablishmentKind,
-    name: str,
-    finess: str | None,
-    address: str,
-    bed_count: int | None,
-    now: datetime,
-) -> Establishment:
-    """Admins only (``actor`` None is the command line, run by the host's operator)."""
-    policy.require_unless_operator(actor, Action.ADMIN_ESTABLISHMENTS)
-    establishment = Establishment(uuid.uuid4(), kind, name.strip(), finess, address.strip(), bed_count)
-    async with uow:
-        await uow.store(IdentityStore).add_establishment(establishment, now)
-        await uow.commit()
-    return establishment
-
-
-async def add_department(
-    uow: UnitOfWork, actor: Principal | None, hospital_id: UUID, name: str, kind: DepartmentKind
-) -> Department:
-    policy.require_unless_operator(actor, Action.ADMIN_ESTABLISHMENTS)
-    if not name.strip():
-        raise InvalidInput({"name": N_("Give the team's name.")})
-    async with uow:
-        store = uow.store(IdentityStore)
-        hospital = await store.get_establishment(hospital_id)
-        if hospital is None or hospital.kind is not EstablishmentKind.HOSPITAL:
-            raise InvalidInput({"hospital_id": N_("Choose a hospital.")})
-        department = Department(uuid.uuid4(), hospital_id, name.strip(), kind)
-        await store.add_department(department)
-        await uow.commit()
-    return department
-
-
-async def add_convention(
-    uow: UnitOfWork, actor: Principal | None, ehpad_id: UUID, department_id: UUID, now: datetime
-) -> Convention:
-    policy.require_unless_operator(actor, Action.ADMIN_ESTABLISHMENTS)
-    async with uow:
-        store = uow.store(IdentityStore)
-        ehpad = await store.get_establishment(ehpad_id)
-        if ehpad is None or ehpad.kind is not EstablishmentKind.EHPAD:
-            raise InvalidInput({"ehpad_id": N_("Choose a care home.")})
-        if await store.get_department(department_id) is None:
-            raise InvalidInput({"department_id": N_("Choose a hospital team.")})
-        if any(c.department_id == department_id for c in await store.list_conventions(ehpad_id)):
-            raise InvalidInput(
-                {"department_id": N_("This care home already has a convention with this team.")}
-            )
-        convention = Convention(uuid.uuid4(), ehpad_id, department_id, now)
-        await store.add_convention(convention)
-        await uow.commit()
-    return convention
-
-
-async def list_users(uow: UnitOfWork, actor: Principal) -> list[User]:
-    policy.require(actor, Action.ADMIN_USERS)
-    async with uow.reading():
-        return await uow.store(IdentityStore).list_users()
-
-
-async def create_user(
-    uow: UnitOfWork, passwords: Passwords, actor: Principal | None, user: User, password: str, now: datetime
-) -> User:
-    """Admins only (``actor`` None is the command line). Raises UsernameTaken, InvalidInput."""
-    policy.require_unless_operator(actor, Action.ADMIN_USERS)
-    username = check_username(user.username)
-    check_password_strength(password, username)
-    password_hash = await passwords.hash(password)
-    async with uow:
-        store = uow.store(IdentityStore)
-        establishment = await store.get_establishment(user.establishment_id)
-        if establishment is None:
-            raise InvalidInput({"establishment_id": N_("Choose an establishment.")})
-        user = User(
-            id=user.id,
-            username=username,
-            display_name=user.display_name.strip(),
-            role=user.role,
-            establishment_id=user.establishment_id,
-            department_id=user.department_id,
-            specialties=user.specialties,
-            rpps=user.rpps,
-            email=user.email,
-        )
-        check_new_user(user, establishment)
-        if user.department_id is not None:
-            department = await store.get_department(user.department_id)
-            if department is None or department.hospital_id != establishment.id:
-                raise InvalidInput({"department_id": N_("Choose a team of this person's hospital.")})
-        await store.add_user(user, password_hash, now)
-        await uow.commit()
-    return user
-
-
-async def deactivate_user(uow: UnitOfWork, actor: Principal | None, user_id: UUID, now: datetime) -> User:
-    """Admins only. The account can no longer log in and its open sessions are revoked at once."""
-    policy.require_unless_operator(actor, Action.ADMIN_USERS)
-    async with uow:
-        store = uow.store(IdentityStore)
-        target = await store.get_user(user_id)
-        if target is None:
-            raise NotFound()
-        if actor is not None:
-            check_deactivation(actor.user, target)
-        await store.deactivate_user(user_id, now)
-        await uow.commit()
-    return target.deactivated()
-
-
-async def find_user(uow: UnitOfWork, username: str) -> User | None:
-    """For the command line only (the operator of the host)."""
-    async with uow.reading():
-        return await uow.store(IdentityStore).get_user_by_username(normalise_username(username))
