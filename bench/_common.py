@@ -93,8 +93,8 @@ def sqlite_url(directory: Path) -> str:
     return f"sqlite:///{directory / 'bench.sqlite3'}"
 
 
-async def migrate_and_seed(database_url: str, passwords: Passwords) -> str:
-    """Bring the database to head and add a care home with one nurse; returns the nurse's username (her
+async def migrate_and_seed(database_url: str, passwords: Passwords, nurses: int = 1) -> list[str]:
+    """Bring the database to head and add a care home with ``nurses`` nurses; returns their usernames (the
     password is tests.factories.PASSWORD). ``passwords`` must hash as the served app will verify."""
     engine = create_engine(Settings(database_url=database_url).sqlalchemy_url)
     try:
@@ -106,10 +106,17 @@ async def migrate_and_seed(database_url: str, passwords: Passwords) -> str:
 
         now = datetime.now(UTC)
         care_home = await make_establishment(new_uow, now, EstablishmentKind.EHPAD, "EHPAD Bench")
-        nurse = await make_user(new_uow, passwords, now, Role.IDE, care_home, username=NURSE_USERNAME)
+        usernames = [
+            (
+                await make_user(
+                    new_uow, passwords, now, Role.IDE, care_home, username=f"{NURSE_USERNAME}.{n}"
+                )
+            ).username
+            for n in range(nurses)
+        ]
     finally:
         await engine.dispose()
-    return nurse.username
+    return usernames
 
 
 # ---------------------------------------------------------------------------------------------- login

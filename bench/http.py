@@ -234,7 +234,7 @@ async def bench_sqlite() -> Outcome:
         directory = Path(tmp)
         url = sqlite_url(directory)
         # mode="test" serves with Passwords(fast=True): seed with the same parameters (no rehash on login).
-        username = await migrate_and_seed(url, Passwords(fast=True))
+        [username] = await migrate_and_seed(url, Passwords(fast=True))
         return await asyncio.wait_for(measure("sqlite", url, directory / "data", username), BACKEND_TIMEOUT)
 
 
@@ -245,7 +245,7 @@ async def bench_postgresql() -> Outcome:
         return Outcome(math.nan, 0, f"PostgreSQL unreachable: {exc.__class__.__name__}: {exc}")
     try:
         with tempfile.TemporaryDirectory(prefix="tc_bench_http_") as tmp:
-            username = await migrate_and_seed(url, Passwords(fast=True))
+            [username] = await migrate_and_seed(url, Passwords(fast=True))
             return await asyncio.wait_for(
                 measure("postgresql", url, Path(tmp) / "data", username), BACKEND_TIMEOUT
             )
