@@ -1,0 +1,1 @@
+"""The residents registry: identity per the INS rules, care home, room, treating physician, contact."""

@@ -1,0 +1,141 @@
+"""Residents' identity per the national health identifier (INS) rules. Pure Python: no I/O, no clock.
+
+The matricule INS is the person's NIR (social security number) or, for people without one, a NIA. An INS may
+only be used (in exchanges, on documents) once the identity is *qualifiée*: checked against an identity
+document *and* retrieved from the national INSi service. Test identities carry test OIDs so they can never be
+mistaken for real ones. Facts from the ANS "Référentiel national d'identitovigilance" and the INS guide.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from teleconsult.errors import InvalidInput
+from teleconsult.i18n import N_
+
+#: Assigning authorities (OIDs) of the matricule INS.
+OID_NIR = "1.2.250.1.213.1.4.8"
+OID_NIA = "1.2.250.1.213.1.4.9"
+OID_TEST_NIR = "1.2.250.1.213.1.4.10"  # test identities: never a real person
+OID_TEST_NIA = "1.2.250.1.213.1.4.11"
+KNOWN_OIDS = frozenset({OID_NIR, OID_NIA, OID_TEST_NIR, OID_TEST_NIA})
+TEST_OIDS = frozenset({OID_TEST_NIR, OID_TEST_NIA})
+
+
+class Sex(StrEnum):
+    MALE = "M"
+    FEMALE = "F"
+    UNKNOWN = "I"  # indéterminé
+
+
+class IdentityStatus(StrEnum):
+    """The four identity statuses of the national identity-vigilance reference (RNIV)."""
+
+    PROVISOIRE = "provisoire"  # neither checked against a document nor retrieved from INSi
+    RECUPEREE = "recuperee"  # retrieved from INSi, not yet checked against an identity document
+    VALIDEE = "validee"  # checked against an identity document, not retrieved from INSi
+    QUALIFIEE = "qualifiee"  # both: only then may the INS be used
+
+    @property
+    def may_use_ins(self) -> bool:
+        return self is IdentityStatus.QUALIFIEE
+
+
+_NIR = re.compile(r"^([1-478])(\d{2})(\d{2})(\d{2}|2A|2B)(\d{3})(\d{3})(\d{2})$")
+_INSEE_PLACE = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")
+
+
+def normalise_nir(raw: str) -> str:
+    return re.sub(r"[\s.-]", "", raw).upper()
+
+
+def nir_key(first_13: str) -> int:
+    """The 2-digit control key: 97 minus the 13-character number modulo 97, Corsica's 2A and 2B being
+    replaced by 19 and 18 for the computation."""
+    number = first_13.replace("2A", "19", 1) if first_13[5:7] == "2A" else first_13
+    number = number.replace("2B", "18", 1) if first_13[5:7] == "2B" else number
+    return 97 - int(number) % 97
+
+
+def check_nir(raw: str) -> str:
+    """A NIR (15 characters: 13 + a 2-digit key), normalised; raises InvalidInput with a French message."""
+    nir = normalise_nir(raw)
+    match = _NIR.match(nir)
+    if match is None:
+        raise InvalidInput(
+            {"ins": N_("An INS has 15 characters: 13 digits (2A or 2B for Corsica) and a 2-digit key.")}
+        )
+    if nir_key(nir[:13]) != int(match.group(7)):
+        raise InvalidInput({"ins": N_("The key of this INS is wrong: check the 15 characters again.")})
+    return nir
+
+
+@dataclass(frozen=True, slots=True)
+class Ins:
+    """A matricule INS with its assigning authority."""
+
+    matricule: str
+    oid: str
+
+    @property
+    def is_test(self) -> bool:
+        return self.oid in TEST_OIDS
+
+    @classmethod
+    def parse(cls, matricule: str, oid: str) -> Ins:
+        if oid not in KNOWN_OIDS:
+            raise InvalidInput({"ins_oid": N_("Unknown INS authority (OID).")})
+        return cls(check_nir(matricule), oid)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityTraits:
+    """The strict identity traits of the INS, as on the identity document."""
+
+    birth_name: str
+    first_names: tuple[str, ...]  # birth first names, in order; the first is the "premier prénom"
+    sex: Sex
+    birth_date: date
+    birth_place_code: str  # INSEE code of the birth commune, 99xxx for a birth abroad
+    used_name: str | None = None
+    used_first_name: str | None = None
+
+    @property
+    def first_given_name(self) -> str:
+        return self.first_names[0]
+
+
+def check_traits(traits: IdentityTraits, today: date) -> None:
+    fields: dict[str, str] = {}
+    if not traits.birth_name.strip():
+        fields["birth_name"] = N_("Give the birth name, as on the identity document.")
+    if not traits.first_names or not traits.first_names[0].strip():
+        fields["first_names"] = N_("Give the birth first names, as on the identity document.")
+    if traits.birth_date > today:
+        fields["birth_date"] = N_("The birth date cannot be in the future.")
+    elif traits.birth_date.year < today.year - 125:
+        fields["birth_date"] = N_("This birth date is not plausible.")
+    if not _INSEE_PLACE.match(traits.birth_place_code):
+        fields["birth_place_code"] = N_("The birth place code has 5 characters (INSEE code, 99xxx abroad).")
+    if fields:
+        raise InvalidInput(fields)
+
+
+def check_ins_matches_traits(ins: Ins, traits: IdentityTraits) -> None:
+    """The NIR repeats some traits: sex (1 male, 2 female, 3/4/7/8 special cases), year and month of birth
+    (a month of 20 or more means unknown). A mismatch usually means a typing error or the wrong person."""
+    nir = ins.matricule
+    fields: dict[str, str] = {}
+    sex_digit = nir[0]
+    if (sex_digit == "1" and traits.sex is Sex.FEMALE) or (sex_digit == "2" and traits.sex is Sex.MALE):
+        fields["sex"] = N_("The sex does not match the INS (its first digit).")
+    if int(nir[1:3]) != traits.birth_date.year % 100:
+        fields["birth_date"] = N_("The year of birth does not match the INS.")
+    month = int(nir[3:5])
+    if 1 <= month <= 12 and month != traits.birth_date.month:
+        fields["birth_date"] = N_("The month of birth does not match the INS.")
+    if fields:
+        raise InvalidInput(fields)
