@@ -167,7 +167,9 @@ si cela persiste, contactez votre support avec la référence {request_id}.</p>
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-ID", "")
     request_id = (
-        incoming if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        incoming
+        if 8 <= len(incoming) <= 64 and incoming.isascii() and incoming.replace("-", "").isalnum()
+        else uuid.uuid4().hex
     )
     token = request_id_var.set(request_id)
     started = time.perf_counter()

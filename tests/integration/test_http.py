@@ -67,6 +67,8 @@ async def test_every_answer_has_a_request_id_and_a_given_one_is_kept(env: Env) -
     assert response.headers["X-Request-ID"] == "abcdef123456"
     other = await env.client.get("/healthz", headers={"X-Request-ID": "<script>"})
     assert other.headers["X-Request-ID"] != "<script>"
+    accented = await env.client.get("/healthz", headers={"X-Request-ID": "référence1"})
+    assert accented.headers["X-Request-ID"] != "référence1"
 
 
 async def test_logs_never_hold_passwords_session_tokens_or_query_strings(
