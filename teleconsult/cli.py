@@ -14,6 +14,14 @@ from typing import Any, TypeVar
 import click
 from aiohttp import web
 
+from records.crypto import (
+    KeyFileError,
+    KeyringStatus,
+    LocalKeyring,
+    generate_key_file,
+    rotate_key_file,
+)
+from records.crypto import status as key_status
 from teleconsult.app import WEB_DIR, create_app
 from teleconsult.clock import SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
@@ -109,6 +117,8 @@ def demo(host: str | None, port: int | None, data_dir: Path | None, reset: bool,
             )
         shutil.rmtree(settings.data_dir)
     _run(lambda: _migrate(settings))
+    if not settings.keyring_json and not settings.key_path.exists():
+        generate_key_file(settings.key_path, demo=True)  # marked demo: production refuses it
 
     async def seed_if_empty(new_uow: Callable[[], UnitOfWork]) -> bool:
         async with new_uow() as uow:
@@ -132,6 +142,20 @@ def demo(host: str | None, port: int | None, data_dir: Path | None, reset: bool,
     _serve(settings)
 
 
+def _keyring_problems(settings: Settings) -> list[str]:
+    """The health-data keys must be there, and not the demo's."""
+    try:
+        if settings.keyring_json:
+            keyring = LocalKeyring.from_json(settings.keyring_json)
+        else:
+            keyring = LocalKeyring.from_file(settings.key_path)
+    except KeyFileError as exc:
+        return [f"clés des données de santé : {exc.reason} (teleconsult keys generate)"]
+    if keyring.is_demo:
+        return ["clés des données de santé : ce sont les clés de la démonstration"]
+    return []
+
+
 @main.command()
 @host_option
 @port_option
@@ -143,7 +167,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None, config: str
     if settings.mode == "test":
         raise click.ClickException("le mode test (hachage des mots de passe affaibli) ne sert qu'aux tests")
     if settings.mode == "production":
-        problems = production_problems(settings)
+        problems = production_problems(settings) + _keyring_problems(settings)
         if problems:
             click.echo("teleconsult refuse de démarrer en production :", err=True)
             for problem in problems:
@@ -297,6 +321,56 @@ def user_reset_second_factor(username: str, data_dir: Path | None, config: str |
 
     _domain_call(settings, lambda: _with_uow(settings, reset))
     click.echo(f"Second facteur de {username} réinitialisé.")
+
+
+@main.group()
+def keys() -> None:
+    """The key-encryption keys that protect the health data."""
+
+
+def _show_keys(status: KeyringStatus) -> None:
+    for kek in status.keks:
+        mark = "*" if kek.is_current else " "
+        click.echo(f"{mark} {kek.id}  version {kek.version}  créée {kek.created.isoformat()}")
+    click.echo(
+        f"{status.count} clé(s), courante : {status.current_id}"
+        + (" (DÉMONSTRATION)" if status.is_demo else "")
+    )
+
+
+def _keys_call(call: Callable[[], KeyringStatus]) -> None:
+    try:
+        _show_keys(call())
+    except KeyFileError as exc:
+        raise click.ClickException(exc.reason) from exc
+
+
+@keys.command("generate")
+@data_dir_option
+@config_option
+def keys_generate(data_dir: Path | None, config: str | None) -> None:
+    """Create the key file (mode 0600); refuses to overwrite an existing one."""
+    settings = _settings(data_dir=data_dir, config=config)
+    settings.key_path.parent.mkdir(parents=True, exist_ok=True)
+    _keys_call(lambda: generate_key_file(settings.key_path))
+
+
+@keys.command("rotate")
+@data_dir_option
+@config_option
+def keys_rotate(data_dir: Path | None, config: str | None) -> None:
+    """Add a new current key-encryption key; the old ones stay to unwrap existing data keys."""
+    settings = _settings(data_dir=data_dir, config=config)
+    _keys_call(lambda: rotate_key_file(settings.key_path))
+
+
+@keys.command("status")
+@data_dir_option
+@config_option
+def keys_status(data_dir: Path | None, config: str | None) -> None:
+    """List the key-encryption keys: id, version, creation date, which one is current."""
+    settings = _settings(data_dir=data_dir, config=config)
+    _keys_call(lambda: key_status(settings.key_path))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,10 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
     turn_ttl_seconds: int = 3600
+    #: JSON key file of the health-data keys (records.crypto). Empty: <data_dir>/keys.json.
+    key_file: Path = Path("")
+    #: The key file's content itself (from a secrets manager), used instead of key_file when set.
+    keyring_json: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -76,6 +80,10 @@ class Settings:
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "keys.json" if self.key_file == Path("") else self.key_file
 
     @property
     def is_demo(self) -> bool:

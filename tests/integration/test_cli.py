@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from records.crypto import generate_key_file
 from teleconsult.cli import main
 
 
@@ -154,3 +156,38 @@ def test_operator_resets_a_second_factor(runner: CliRunner, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     unknown = runner.invoke(main, ["user", "reset-2fa", "personne", *data])
     assert unknown.exit_code != 0 and "Traceback" not in unknown.output
+
+
+def test_operator_generates_rotates_and_lists_the_keys_without_printing_them(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    first = runner.invoke(main, ["keys", "generate", *data])
+    assert first.exit_code == 0, first.output
+    assert (tmp_path / "keys.json").stat().st_mode & 0o777 == 0o600
+    again = runner.invoke(main, ["keys", "generate", *data])
+    assert again.exit_code != 0 and "Traceback" not in again.output
+    rotated = runner.invoke(main, ["keys", "rotate", *data])
+    assert rotated.exit_code == 0 and "2 clé(s)" in rotated.output
+    status = runner.invoke(main, ["keys", "status", *data])
+    assert status.output.count("version") == 2
+    key_material = json.loads((tmp_path / "keys.json").read_text())
+    assert key_material["keks"][0]["key"] not in status.output + rotated.output + first.output
+
+
+def test_production_refuses_missing_or_demo_keys(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in {
+        "TELECONSULT_MODE": "production",
+        "TELECONSULT_SECRET_KEY": "s" * 40,
+        "TELECONSULT_BASE_URL": "https://teleconsult.example.org",
+        "TELECONSULT_TRUSTED_PROXIES": "127.0.0.1",
+        "TELECONSULT_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+    }.items():
+        monkeypatch.setenv(name, value)
+    missing = runner.invoke(main, ["serve", "--data-dir", str(tmp_path)])
+    assert missing.exit_code == 2 and "clés" in missing.output
+    generate_key_file(tmp_path / "keys.json", demo=True)
+    demo = runner.invoke(main, ["serve", "--data-dir", str(tmp_path)])
+    assert demo.exit_code == 2 and "démonstration" in demo.output
