@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import click
 from aiohttp import web
 
+from records.audit.model import VerifyResult
+from records.audit.service import verify as verify_audit_chain
 from records.crypto import (
     KeyFileError,
     KeyringStatus,
@@ -371,6 +373,33 @@ def keys_status(data_dir: Path | None, config: str | None) -> None:
     """List the key-encryption keys: id, version, creation date, which one is current."""
     settings = _settings(data_dir=data_dir, config=config)
     _keys_call(lambda: key_status(settings.key_path))
+
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit trail."""
+
+
+@audit.command("verify")
+@data_dir_option
+@config_option
+def audit_verify(data_dir: Path | None, config: str | None) -> None:
+    """Check the whole audit chain; exit code 1 and the first broken link when it is broken."""
+    settings = _settings(data_dir=data_dir, config=config)
+
+    async def check(new_uow: Callable[[], UnitOfWork]) -> VerifyResult:
+        return await verify_audit_chain(new_uow())
+
+    result = _run(lambda: _with_uow(settings, check))
+    if result.ok:
+        click.echo(f"Journal d'audit intègre : {result.count} événement(s) vérifié(s).")
+        return
+    click.echo(
+        f"Journal d'audit ROMPU à l'événement {result.first_broken_seq} "
+        f"({result.count} événement(s) lus) : {result.reason}",
+        err=True,
+    )
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -191,3 +191,12 @@ def test_production_refuses_missing_or_demo_keys(
     generate_key_file(tmp_path / "keys.json", demo=True)
     demo = runner.invoke(main, ["serve", "--data-dir", str(tmp_path)])
     assert demo.exit_code == 2 and "démonstration" in demo.output
+
+
+def test_audit_verify_reports_an_intact_chain(runner: CliRunner, tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    runner.invoke(main, ["db", "upgrade", *data])
+    runner.invoke(main, ["establishment", "create", "--kind", "hospital", "--name", "CH Audit", *data])
+    result = runner.invoke(main, ["audit", "verify", *data])
+    assert result.exit_code == 0, result.output
+    assert "intègre" in result.output
