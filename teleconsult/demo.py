@@ -140,13 +140,13 @@ async def seed_demo(new_uow: Callable[[], UnitOfWork], passwords: Passwords, now
         None,
     )
     geriatrics = await service.add_department(
-        new_uow(), None, porte, "Court séjour gériatrique", DepartmentKind.GERIATRIC_WARD
+        new_uow(), None, porte, "Court séjour gériatrique", DepartmentKind.GERIATRIC_WARD, now
     )
     mobile = await service.add_department(
-        new_uow(), None, porte, "Équipe mobile de gériatrie", DepartmentKind.MOBILE_GERIATRIC_TEAM
+        new_uow(), None, porte, "Équipe mobile de gériatrie", DepartmentKind.MOBILE_GERIATRIC_TEAM, now
     )
     psycho = await service.add_department(
-        new_uow(), None, mignon, "Unité de gérontopsychiatrie", DepartmentKind.PSYCHOGERIATRIC_UNIT
+        new_uow(), None, mignon, "Unité de gérontopsychiatrie", DepartmentKind.PSYCHOGERIATRIC_UNIT, now
     )
     ehpads: list[uuid.UUID] = []
     for index, name in enumerate(_EHPAD_NAMES):

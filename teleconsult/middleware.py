@@ -16,13 +16,24 @@ from urllib.parse import quote
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from records.audit.model import Outcome
 from teleconsult import i18n
+from teleconsult.clients import client_address
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import DomainError, Forbidden, InvalidInput, TooManyRequests
 from teleconsult.forms import read_form
 from teleconsult.i18n import N_
-from teleconsult.identity.policy import HOME_ROUTE, Action, Decision, Principal, decide
+from teleconsult.identity.policy import (
+    HOME_ROUTE,
+    AccessDenied,
+    AccessHidden,
+    Action,
+    Decision,
+    Principal,
+    decide,
+)
 from teleconsult.identity.service import load_principal
+from teleconsult.identity.service.trail import audit_alone
 from teleconsult.keys import (
     CATALOGUES,
     CLOCK,
@@ -263,6 +274,23 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     return await handler(request)
 
 
+async def _audit_refusal(request: web.Request, principal: Principal | None, route_name: str) -> None:
+    app = request.app
+    address = client_address(
+        request.remote, request.headers.get("X-Forwarded-For"), app[SETTINGS].trusted_proxies
+    )
+    await audit_alone(
+        UnitOfWork(app[SESSION_FACTORY]),
+        app[CLOCK].now(),
+        "access.denied",
+        Outcome.DENIED,
+        principal.user if principal else None,
+        address,
+        "route",
+        route_name,
+    )
+
+
 @web.middleware
 async def access_policy(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.match_info.http_exception is not None:
@@ -274,7 +302,13 @@ async def access_policy(request: web.Request, handler: Handler) -> web.StreamRes
     principal: Principal | None = request[PRINCIPAL]
     decision = decide(principal, spec.action)
     if decision is Decision.ALLOW:
-        return await handler(request)
+        try:
+            return await handler(request)
+        except (AccessDenied, AccessHidden):  # an object-level refusal by a service
+            await _audit_refusal(request, principal, spec.name)
+            raise
+    if principal is not None and principal.second_factor_done:
+        await _audit_refusal(request, principal, spec.name)
     if decision is Decision.HIDE:
         raise web.HTTPNotFound()
     if principal is None:

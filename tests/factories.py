@@ -84,7 +84,7 @@ async def make_territory(new_uow: Callable[[], UnitOfWork], passwords: Passwords
     other = await make_establishment(new_uow, now, EstablishmentKind.EHPAD, "EHPAD Autre")
     authority = await make_establishment(new_uow, now, EstablishmentKind.AUTHORITY, "Coordination Test")
     team = await service.add_department(
-        new_uow(), None, hospital.id, "Gériatrie", DepartmentKind.GERIATRIC_WARD
+        new_uow(), None, hospital.id, "Gériatrie", DepartmentKind.GERIATRIC_WARD, now
     )
     await service.add_convention(new_uow(), None, ehpad.id, team.id, now)
     homes = {

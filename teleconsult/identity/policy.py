@@ -109,6 +109,14 @@ def _decide_establishment(user: User, resource: object) -> Decision:
     return Decision.HIDE if user.role in CARE_HOME_ROLES else Decision.DENY
 
 
+class AccessDenied(Forbidden):
+    """The policy refused (403); audited as an authorisation failure."""
+
+
+class AccessHidden(NotFound):
+    """The policy refused and hides that the resource exists (404); audited as well."""
+
+
 def require_unless_operator(principal: Principal | None, action: Action, resource: object = None) -> None:
     """For use cases the command line runs too: ``None`` is the host's operator (who already has the
     database and the keys); any principal asks the policy. Routes always pass their principal."""
@@ -120,6 +128,6 @@ def require(principal: Principal | None, action: Action, resource: object = None
     """Raise :class:`Forbidden` (403) or :class:`NotFound` (404) unless the policy allows."""
     decision = decide(principal, action, resource)
     if decision is Decision.HIDE:
-        raise NotFound()
+        raise AccessHidden()
     if decision is Decision.DENY:
-        raise Forbidden()
+        raise AccessDenied()

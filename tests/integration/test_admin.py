@@ -125,7 +125,12 @@ async def test_deactivated_account_cannot_log_in_and_admin_cannot_deactivate_sel
 
 async def test_convention_links_a_care_home_to_a_hospital_team(env: Env) -> None:
     team = await service.add_department(
-        env.uow(), None, env.territory.hospital.id, "Équipe mobile", DepartmentKind.MOBILE_GERIATRIC_TEAM
+        env.uow(),
+        None,
+        env.territory.hospital.id,
+        "Équipe mobile",
+        DepartmentKind.MOBILE_GERIATRIC_TEAM,
+        env.clock.now(),
     )
     await env.login(Role.ADMIN)
     path = f"/admin/establishments/{env.territory.other_ehpad.id}/conventions"
@@ -170,7 +175,12 @@ async def test_an_expert_joins_a_team_of_their_own_hospital_only(env: Env) -> No
         env.uow(), None, EstablishmentKind.HOSPITAL, "CH Ailleurs", "789777771", "", None, env.clock.now()
     )
     foreign_team = await service.add_department(
-        env.uow(), None, other_hospital.id, "Gériatrie ailleurs", DepartmentKind.GERIATRIC_WARD
+        env.uow(),
+        None,
+        other_hospital.id,
+        "Gériatrie ailleurs",
+        DepartmentKind.GERIATRIC_WARD,
+        env.clock.now(),
     )
     await env.login(Role.ADMIN)
     base = {

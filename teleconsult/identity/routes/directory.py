@@ -118,7 +118,12 @@ async def admin_departments_create(request: web.Request) -> web.StreamResponse:
     hospital_id = uuid_in_path(request, "establishment_id")
     values = parse(await read_form(request), [Field("name"), Field("kind", convert=DepartmentKind)])
     await service.add_department(
-        new_uow(request), current_principal(request), hospital_id, values["name"], values["kind"]
+        new_uow(request),
+        current_principal(request),
+        hospital_id,
+        values["name"],
+        values["kind"],
+        request.app[CLOCK].now(),
     )
     raise redirect(request, "establishment.view", establishment_id=str(hospital_id))
 

@@ -88,7 +88,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return response
     previous = request.get(SESSION_TOKEN)
     if previous:  # someone else was logged in on this device: their session ends here, not at its timeout
-        await service.log_out(new_uow(request), previous, request.app[CLOCK].now())
+        someone_else = request.get(PRINCIPAL)
+        await service.log_out(
+            new_uow(request), previous, request.app[CLOCK].now(), someone_else.user if someone_else else None
+        )
     principal = Principal(result.user, not result.needs_second_factor)
     if result.needs_second_factor:
         target = "login.second_factor" if result.user.has_totp else "login.enrol"
@@ -215,7 +218,9 @@ async def enrol_submit(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/logout", name="logout", action=Action.SIGN_OUT)
 async def logout(request: web.Request) -> web.StreamResponse:
-    await service.log_out(new_uow(request), request[SESSION_TOKEN], request.app[CLOCK].now())
+    await service.log_out(
+        new_uow(request), request[SESSION_TOKEN], request.app[CLOCK].now(), current_principal(request).user
+    )
     response = web.HTTPSeeOther("/login?bye=1")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
@@ -224,7 +229,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
 @routes.post("/switch-user", name="switch_user", action=Action.SIGN_OUT)
 async def switch_user(request: web.Request) -> web.StreamResponse:
     """Shared tablets: close this person's session and show the login with the tablet's recent logins."""
-    await service.log_out(new_uow(request), request[SESSION_TOKEN], request.app[CLOCK].now())
+    await service.log_out(
+        new_uow(request), request[SESSION_TOKEN], request.app[CLOCK].now(), current_principal(request).user
+    )
     response = web.HTTPSeeOther("/login?switch=1")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from records.audit.model import Outcome
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import InvalidInput, NotFound
 from teleconsult.i18n import N_
@@ -27,6 +28,7 @@ from teleconsult.identity.model import (
 )
 from teleconsult.identity.passwords import Passwords
 from teleconsult.identity.policy import Action, Principal
+from teleconsult.identity.service.trail import audit
 from teleconsult.identity.store import IdentityStore
 
 
@@ -34,6 +36,10 @@ async def list_establishments(uow: UnitOfWork, actor: Principal) -> list[Establi
     policy.require(actor, Action.ADMIN_ESTABLISHMENTS)
     async with uow.reading():
         return await uow.store(IdentityStore).list_establishments()
+
+
+def _who(actor: Principal | None) -> User | None:
+    return actor.user if actor is not None else None  # None: the host's operator at the command line
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +101,27 @@ async def create_establishment(
     establishment = Establishment(uuid.uuid4(), kind, name.strip(), finess, address.strip(), bed_count)
     async with uow:
         await uow.store(IdentityStore).add_establishment(establishment, now)
+        await audit(
+            uow,
+            now,
+            "establishment.create",
+            Outcome.SUCCESS,
+            _who(actor),
+            None,
+            "establishment",
+            establishment.id,
+        )
         await uow.commit()
     return establishment
 
 
 async def add_department(
-    uow: UnitOfWork, actor: Principal | None, hospital_id: UUID, name: str, kind: DepartmentKind
+    uow: UnitOfWork,
+    actor: Principal | None,
+    hospital_id: UUID,
+    name: str,
+    kind: DepartmentKind,
+    now: datetime,
 ) -> Department:
     policy.require_unless_operator(actor, Action.ADMIN_ESTABLISHMENTS)
     if not name.strip():
@@ -112,6 +133,9 @@ async def add_department(
             raise InvalidInput({"hospital_id": N_("Choose a hospital.")})
         department = Department(uuid.uuid4(), hospital_id, name.strip(), kind)
         await store.add_department(department)
+        await audit(
+            uow, now, "department.create", Outcome.SUCCESS, _who(actor), None, "department", department.id
+        )
         await uow.commit()
     return department
 
@@ -133,6 +157,9 @@ async def add_convention(
             )
         convention = Convention(uuid.uuid4(), ehpad_id, department_id, now)
         await store.add_convention(convention)
+        await audit(
+            uow, now, "convention.create", Outcome.SUCCESS, _who(actor), None, "convention", convention.id
+        )
         await uow.commit()
     return convention
 
@@ -173,6 +200,7 @@ async def create_user(
             if department is None or department.hospital_id != establishment.id:
                 raise InvalidInput({"department_id": N_("Choose a team of this person's hospital.")})
         await store.add_user(user, password_hash, now)
+        await audit(uow, now, "account.create", Outcome.SUCCESS, _who(actor), None, "user", user.id)
         await uow.commit()
     return user
 
@@ -188,6 +216,7 @@ async def deactivate_user(uow: UnitOfWork, actor: Principal | None, user_id: UUI
         if actor is not None:
             check_deactivation(actor.user, target)
         await store.deactivate_user(user_id, now)
+        await audit(uow, now, "account.deactivate", Outcome.SUCCESS, _who(actor), None, "user", user_id)
         await uow.commit()
     return target.deactivated()
 

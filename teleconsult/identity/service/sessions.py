@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from records.audit.model import Outcome
 from teleconsult.clients import address_group
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import DomainError, InvalidInput, NotFound, TooManyRequests
@@ -30,6 +31,7 @@ from teleconsult.identity.model import (
 )
 from teleconsult.identity.passwords import Passwords
 from teleconsult.identity.policy import Action, Principal
+from teleconsult.identity.service.trail import audit, audit_alone
 from teleconsult.identity.store import IdentityStore
 from teleconsult.identity.totp import TotpBox, matching_step
 from teleconsult.text import has_control_characters
@@ -136,15 +138,21 @@ async def log_in(
     # wrong password, under one shared throttle key, and never reaches the database as such.
     possible = len(username) <= MAX_USERNAME_LENGTH and not has_control_characters(username)
     keys = _login_keys(settings, username if possible else "(impossible)", client_address)
-    async with uow:
-        store = uow.store(IdentityStore)
-        await _count_attempt(store, keys, now)
-        user = await store.get_user_by_username(username) if possible else None
-        stored_hash = await store.password_hash(user.id) if user else None
-        await uow.commit()
+    try:
+        async with uow:
+            store = uow.store(IdentityStore)
+            await _count_attempt(store, keys, now)
+            user = await store.get_user_by_username(username) if possible else None
+            stored_hash = await store.password_hash(user.id) if user else None
+            await uow.commit()
+    except TooManyRequests:
+        await audit_alone(uow, now, "login.throttled", Outcome.DENIED, client_address=client_address)
+        raise
     ok = await passwords.verify(stored_hash, password)
     if not ok or user is None or not user.is_active:
-        raise BadCredentials()  # the attempt stays counted
+        # The attempt stays counted. An unknown login leaves no actor: what was typed is not recorded.
+        await audit_alone(uow, now, "login.failure", Outcome.FAILURE, user, client_address)
+        raise BadCredentials()
     # Hashes made with older parameters are upgraded now that we know the password (outside the transaction).
     new_hash = await passwords.hash(password) if stored_hash and passwords.needs_rehash(stored_hash) else None
     needs_second_factor = user.role.value in settings.second_factor_roles
@@ -154,6 +162,7 @@ async def log_in(
         if new_hash:
             await store.set_password_hash(user.id, new_hash)
         token = await _add_session(store, user, not needs_second_factor, now)
+        await audit(uow, now, "login.password", Outcome.SUCCESS, user, client_address)
         await uow.commit()
     return LoginResult(user, token, needs_second_factor)
 
@@ -202,10 +211,11 @@ async def load_principal(
     return Principal(user, session.second_factor_done), session
 
 
-async def log_out(uow: UnitOfWork, token: str, now: datetime) -> None:
+async def log_out(uow: UnitOfWork, token: str, now: datetime, actor: User | None = None) -> None:
     """Revokes the session for good: the same cookie never opens anything again."""
     async with uow:
         await uow.store(IdentityStore).revoke_session(hash_token(token), now)
+        await audit(uow, now, "logout", Outcome.SUCCESS, actor)
         await uow.commit()
 
 
@@ -234,24 +244,33 @@ async def check_second_factor(
         (f"totp:{user.id}", settings.pair_rule),
         (f"address:{address_group(client_address)}"[:200], settings.address_rule),
     ]
-    async with uow:
-        store = uow.store(IdentityStore)
-        await _count_attempt(store, keys, now)
-        sealed, _ = await store.totp_state(user.id)
-        await uow.commit()
+    try:
+        async with uow:
+            store = uow.store(IdentityStore)
+            await _count_attempt(store, keys, now)
+            sealed, _ = await store.totp_state(user.id)
+            await uow.commit()
+    except TooManyRequests:
+        await audit_alone(uow, now, "login.second_factor.throttled", Outcome.DENIED, user, client_address)
+        raise
     if sealed is None:
         raise NotFound()
     step = matching_step(_open_secret(box, user.id, sealed), code, now)
-    if step is None:
-        raise BadSecondFactor()  # the attempt stays counted
-    async with uow:
-        store = uow.store(IdentityStore)
-        if not await store.use_totp_step(user.id, step):
-            raise BadSecondFactor()  # a replayed code
-        await _take_back_attempt(store, keys, clear={keys[0][0]})
-        new_token = await _upgrade_session(store, user, token, now)
-        await uow.commit()
-    return new_token
+    replayed = False
+    if step is not None:
+        async with uow:
+            store = uow.store(IdentityStore)
+            if await store.use_totp_step(user.id, step):
+                await _take_back_attempt(store, keys, clear={keys[0][0]})
+                new_token = await _upgrade_session(store, user, token, now)
+                await audit(uow, now, "login.second_factor", Outcome.SUCCESS, user, client_address)
+                await uow.commit()
+                return new_token
+            replayed = True
+    # The attempt stays counted.
+    action = "login.second_factor.replay" if replayed else "login.second_factor.failure"
+    await audit_alone(uow, now, action, Outcome.FAILURE, user, client_address)
+    raise BadSecondFactor()
 
 
 async def confirm_totp_enrolment(
@@ -293,6 +312,7 @@ async def confirm_totp_enrolment(
         new_token = await _upgrade_session(store, user, token, now)
         if existing is not None:
             await store.revoke_other_sessions(user.id, hash_token(new_token), now)
+        await audit(uow, now, "second_factor.enrol", Outcome.SUCCESS, user, None, "user", user.id)
         await uow.commit()
     return new_token
 
@@ -308,6 +328,16 @@ async def reset_second_factor(uow: UnitOfWork, actor: Principal | None, user_id:
             raise NotFound()
         await store.set_totp(user_id, None, None)
         await store.revoke_user_sessions(user_id, now)
+        await audit(
+            uow,
+            now,
+            "second_factor.reset",
+            Outcome.SUCCESS,
+            actor.user if actor else None,
+            None,
+            "user",
+            user_id,
+        )
         await uow.commit()
     return target
 
@@ -337,4 +367,5 @@ async def change_password(
         store = uow.store(IdentityStore)
         await store.set_password_hash(user.id, new_hash)
         await store.revoke_other_sessions(user.id, hash_token(token), now)
+        await audit(uow, now, "password.change", Outcome.SUCCESS, user, None, "user", user.id)
         await uow.commit()
