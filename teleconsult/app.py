@@ -14,6 +14,8 @@ from pathlib import Path
 from aiohttp import web
 
 import web as web_package
+from records.crypto import KeyFileError, LocalKeyring, generate_key_file
+from records.residents import routes as residents_routes
 from teleconsult import health
 from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
@@ -28,6 +30,7 @@ from teleconsult.keys import (
     CATALOGUES,
     CLOCK,
     ENGINE,
+    KEYRING,
     LOGIN_SETTINGS,
     PASSWORDS,
     RENDERER,
@@ -108,6 +111,22 @@ async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+def load_keyring(settings: Settings) -> LocalKeyring:
+    """The health-data keys: from ``keyring_json`` if set, else the key file. In demo and test mode a
+    missing key file is generated, marked demo (production refuses to start with it)."""
+    if settings.keyring_json:
+        return LocalKeyring.from_json(settings.keyring_json)
+    path = settings.key_path
+    if settings.is_demo and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            generate_key_file(path, demo=True)
+        except KeyFileError:
+            if not path.exists():  # another process may have written it meanwhile: then read that one
+                raise
+    return LocalKeyring.from_file(path)
+
+
 def create_app(
     settings: Settings, clock: Clock | None = None, passwords: Passwords | None = None
 ) -> web.Application:
@@ -116,6 +135,7 @@ def create_app(
     app[CLOCK] = clock or SystemClock()
     app[PASSWORDS] = passwords or Passwords(fast=settings.mode == "test")
     app[TOTP_BOX] = TotpBox(settings.secret_key)
+    app[KEYRING] = load_keyring(settings)
     app[LOGIN_SETTINGS] = login_settings(settings)
     app[CATALOGUES] = Catalogues(WEB_DIR / "translations")
     app[RENDERER] = Renderer(WEB_DIR / "templates", {"is_demo": settings.is_demo, **TEMPLATE_GLOBALS})
@@ -124,7 +144,7 @@ def create_app(
     app.cleanup_ctx.append(_password_workers)
     app.cleanup_ctx.append(_background_tasks)
     app.on_response_prepare.append(security_headers)
-    for routes in (health.routes, identity_routes.routes, web_routes.routes):
+    for routes in (health.routes, identity_routes.routes, residents_routes.routes, web_routes.routes):
         mount(app, routes)
     mount_static(app, "/static", WEB_DIR / "static")
     return app

@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
+from records.crypto import generate_key_file
 from teleconsult.clock import FixedClock
 from teleconsult.db import create_engine
 from teleconsult.migrate import upgrade
@@ -106,4 +107,6 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(mode="test", database_url=db_url, data_dir=tmp_path / "data")
+    key_file = tmp_path / "keys.json"
+    generate_key_file(key_file, demo=True)
+    return Settings(mode="test", database_url=db_url, data_dir=tmp_path / "data", key_file=key_file)

@@ -9,11 +9,13 @@ mistaken for real ones. Facts from the ANS "Référentiel national d'identitovig
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
+from uuid import UUID
 
-from teleconsult.errors import InvalidInput
+from teleconsult.errors import DomainError, InvalidInput
 from teleconsult.i18n import N_
 
 #: Assigning authorities (OIDs) of the matricule INS.
@@ -139,3 +141,105 @@ def check_ins_matches_traits(ins: Ins, traits: IdentityTraits) -> None:
         fields["birth_date"] = N_("The month of birth does not match the INS.")
     if fields:
         raise InvalidInput(fields)
+
+
+class ResidentError(DomainError):
+    """Base of the residents registry's errors."""
+
+    code = "resident.error"
+
+
+class InsTaken(ResidentError):
+    """Another resident of this EHPAD already has this INS (identity-vigilance: no duplicate records)."""
+
+    code = "resident.ins_taken"
+    status = 409
+    message = N_("A resident of this care home already has this INS: search for them instead.")
+
+
+class StaleResident(ResidentError):
+    """The edit was based on an older version of the record (someone else saved meanwhile)."""
+
+    code = "resident.stale"
+    status = 409
+    message = N_("Someone changed this resident's record at the same time. Reload it, then edit again.")
+
+
+class UnreadableRecord(ResidentError):
+    """A stored ciphertext failed to decrypt (altered, moved, or its key is gone): never partial data."""
+
+    code = "record.unreadable"
+    status = 500
+    message = N_("Unreadable record: contact the administrator.")
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentDetails:
+    """What the nurse types about a resident: identity traits, INS, status and care-home details."""
+
+    traits: IdentityTraits
+    ins: Ins | None
+    identity_status: IdentityStatus
+    room: str | None = None
+    treating_physician: str | None = None  # the médecin traitant's name
+    contact_person: str | None = None  # name and telephone of the person to call
+
+
+@dataclass(frozen=True, slots=True)
+class Resident:
+    """A resident of one EHPAD. ``version`` grows by one at each saved edit (optimistic concurrency)."""
+
+    id: UUID
+    ehpad_id: UUID
+    details: ResidentDetails
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def check_details(details: ResidentDetails, today: date) -> None:
+    """Traits, INS key and INS against traits; an INS is required once the identity came from INSi."""
+    check_traits(details.traits, today)
+    if details.ins is not None:
+        check_ins_matches_traits(details.ins, details.traits)
+    elif details.identity_status in (IdentityStatus.RECUPEREE, IdentityStatus.QUALIFIEE):
+        raise InvalidInput({"ins": N_("An identity retrieved from INSi has an INS: give it.")})
+
+
+_NOT_NAME = re.compile(r"[^A-Z0-9]+")
+#: Length of the prefix tokens of name search (see docs/adr/0009-resident-fields-and-blind-indexes.md).
+PREFIX_LENGTH = 3
+
+
+def name_words(text: str) -> list[str]:
+    """Uppercase words without accents: "Le Bœuf-Hélène" -> ["LE", "BOEUF", "HELENE"]."""
+    text = text.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae").replace("Æ", "AE")
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).upper()
+    return [word for word in _NOT_NAME.split(stripped) if word]
+
+
+def name_tokens(traits: IdentityTraits) -> set[str]:
+    """The search tokens of a resident: each word of the birth and used names ("W:DUPONT") and its
+    first three letters ("P:DUP"). Only their blind indexes are stored."""
+    tokens: set[str] = set()
+    for word in name_words(traits.birth_name) + name_words(traits.used_name or ""):
+        tokens.add("W:" + word)
+        if len(word) >= PREFIX_LENGTH:
+            tokens.add("P:" + word[:PREFIX_LENGTH])
+    return tokens
+
+
+def query_token(word: str) -> str:
+    """The token a query word is looked up by: its prefix token, or the whole word when shorter."""
+    return "P:" + word[:PREFIX_LENGTH] if len(word) >= PREFIX_LENGTH else "W:" + word
+
+
+def matches_name_query(traits: IdentityTraits, query_words: list[str]) -> bool:
+    """Every query word starts some word of the birth or used name (the check after the index lookup)."""
+    words = name_words(traits.birth_name) + name_words(traits.used_name or "")
+    return all(any(word.startswith(q) for word in words) for q in query_words)
+
+
+def looks_like_ins(query: str) -> bool:
+    return _NIR.match(normalise_nir(query)) is not None

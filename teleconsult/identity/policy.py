@@ -30,6 +30,8 @@ class Action(StrEnum):
     VIEW_ESTABLISHMENT = "view_establishment"
     ADMIN_ESTABLISHMENTS = "admin_establishments"
     ADMIN_USERS = "admin_users"
+    VIEW_RESIDENTS = "view_residents"  # list, search and read residents' records (object: the EHPAD id)
+    EDIT_RESIDENTS = "edit_residents"  # create and edit them (object: the resident's EHPAD id)
 
 
 class Decision(Enum):
@@ -51,15 +53,19 @@ class Principal:
 
 
 #: Actions by role, for a principal whose login is complete. Everything not listed is denied.
+_CARE_HOME_ACTIONS = frozenset({Action.VIEW_CARE_HOME_HOME, Action.VIEW_RESIDENTS, Action.EDIT_RESIDENTS})
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.IDE: frozenset({Action.VIEW_CARE_HOME_HOME}),
-    Role.IDEC: frozenset({Action.VIEW_CARE_HOME_HOME}),
-    Role.MEDECIN_CO: frozenset({Action.VIEW_CARE_HOME_HOME}),
+    Role.IDE: _CARE_HOME_ACTIONS,
+    Role.IDEC: _CARE_HOME_ACTIONS,
+    Role.MEDECIN_CO: _CARE_HOME_ACTIONS,
     Role.EXPERT: frozenset({Action.VIEW_EXPERT_HOME}),
     Role.SECRETARIAT: frozenset({Action.VIEW_EXPERT_HOME}),
     Role.COORDINATEUR: frozenset({Action.VIEW_COORDINATION_HOME}),
     Role.ADMIN: frozenset({Action.ADMIN_ESTABLISHMENTS, Action.ADMIN_USERS}),
 }
+
+#: Actions on one EHPAD's residents: the object is the EHPAD's id (a resident's ``ehpad_id``).
+_RESIDENT_ACTIONS = frozenset({Action.VIEW_RESIDENTS, Action.EDIT_RESIDENTS})
 
 #: Actions every logged-in principal may do.
 _EVERY_USER = frozenset({Action.SIGN_OUT, Action.VIEW_OWN_ACCOUNT, Action.MANAGE_OWN_CREDENTIALS})
@@ -93,9 +99,21 @@ def decide(principal: Principal | None, action: Action, resource: object = None)
         return Decision.ALLOW
     if action is Action.VIEW_ESTABLISHMENT:
         return _decide_establishment(principal.user, resource)
+    if action in _RESIDENT_ACTIONS:
+        return _decide_residents(principal.user, action, resource)
     if action in _ROLE_ACTIONS[principal.role]:
         return Decision.ALLOW
     return Decision.DENY
+
+
+def _decide_residents(user: User, action: Action, resource: object) -> Decision:
+    if action not in _ROLE_ACTIONS[user.role]:
+        return Decision.DENY
+    if resource is None or resource == user.establishment_id:
+        # resource None is the route-level question: "may this user work on some residents?" (their own).
+        return Decision.ALLOW
+    # Staff of one care home must not learn that a resident of another one exists.
+    return Decision.HIDE
 
 
 def _decide_establishment(user: User, resource: object) -> Decision:

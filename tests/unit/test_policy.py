@@ -80,3 +80,25 @@ def test_hospital_staff_are_refused_another_establishment_openly() -> None:
     with pytest.raises(Forbidden):
         require(expert, Action.VIEW_ESTABLISHMENT, ELSEWHERE)
     assert decide(principal(Role.ADMIN), Action.VIEW_ESTABLISHMENT, ELSEWHERE) is Decision.ALLOW
+
+
+@pytest.mark.parametrize("role", [Role.IDE, Role.IDEC, Role.MEDECIN_CO])
+@pytest.mark.parametrize("action", [Action.VIEW_RESIDENTS, Action.EDIT_RESIDENTS])
+def test_care_home_staff_work_on_their_own_residents_and_cannot_learn_of_others(
+    role: Role, action: Action
+) -> None:
+    staff = principal(role)
+    assert decide(staff, action) is Decision.ALLOW
+    assert decide(staff, action, HOME) is Decision.ALLOW
+    assert decide(staff, action, ELSEWHERE) is Decision.HIDE
+    with pytest.raises(NotFound):
+        require(staff, action, ELSEWHERE)
+
+
+@pytest.mark.parametrize("role", [Role.EXPERT, Role.SECRETARIAT, Role.COORDINATEUR, Role.ADMIN])
+@pytest.mark.parametrize("action", [Action.VIEW_RESIDENTS, Action.EDIT_RESIDENTS])
+def test_everyone_else_is_refused_residents_records_openly(role: Role, action: Action) -> None:
+    assert decide(principal(role), action) is Decision.DENY
+    assert decide(principal(role), action, HOME) is Decision.DENY
+    with pytest.raises(Forbidden):
+        require(principal(role), action, ELSEWHERE)

@@ -1,0 +1,241 @@
+"""Persistence of residents: one row per resident whose health fields are ciphertext (see fields.py), its
+wrapped data key in ``data_keys`` (delete that row and the resident is crypto-shredded), and the blind
+indexes of its INS and name tokens. Queries live here and return model objects."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Uuid,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from records.crypto import CryptoError, DataKey, WrappedKey, new_data_key, open_data_key
+from records.residents.fields import (
+    SEALED_COLUMNS,
+    SealingKeys,
+    ins_index,
+    name_token_indexes,
+    open_details,
+    record_ref,
+    seal_details,
+)
+from records.residents.model import IdentityStatus, InsTaken, Resident, StaleResident, UnreadableRecord
+from teleconsult.db import UTCDateTime, metadata
+
+log = logging.getLogger("teleconsult.records.residents")
+
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("kek_id", String(64), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+_STATUSES = ", ".join(f"'{status.value}'" for status in IdentityStatus)
+
+residents = Table(
+    "residents",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("ehpad_id", Uuid, ForeignKey("establishments.id"), nullable=False, index=True),
+    # Nullable: crypto-shredding deletes the data key and leaves a row nobody can read.
+    Column("data_key_id", Uuid, ForeignKey("data_keys.id", ondelete="SET NULL"), nullable=True, unique=True),
+    Column("identity_status", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("ins_index", String(64), nullable=True),
+    *(Column(name, LargeBinary, nullable=False) for name in SEALED_COLUMNS),
+    CheckConstraint(f"identity_status IN ({_STATUSES})", name="identity_status"),
+    CheckConstraint("version >= 1", name="version"),
+    # Identity-vigilance: one record per person and care home (NULLs, residents without INS, may repeat).
+    Index("uq_residents_ehpad_id_ins_index", "ehpad_id", "ins_index", unique=True),
+)
+
+resident_name_tokens = Table(
+    "resident_name_tokens",
+    metadata,
+    Column("resident_id", Uuid, ForeignKey("residents.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, index=True),
+    PrimaryKeyConstraint("resident_id", "token_hash"),
+)
+
+_ROW = select(residents, data_keys.c.wrapped).join_from(
+    residents, data_keys, residents.c.data_key_id == data_keys.c.id, isouter=True
+)
+
+
+class ResidentStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, resident: Resident, keys: SealingKeys, now: datetime) -> None:
+        """Insert a new resident with a fresh data key; raises InsTaken if the EHPAD has this INS."""
+        ref = record_ref(resident.id, resident.ehpad_id)
+        dek, wrapped = new_data_key(keys, ref)
+        sealed = seal_details(dek, resident.id, resident.ehpad_id, resident.details)
+        index = self._ins_index(keys, resident)
+        if index is not None and await self.ids_by_ins(resident.ehpad_id, index):
+            raise InsTaken()
+        key_id = resident.id  # one data key per resident: the same id keeps them easy to pair
+        await self._session.execute(
+            insert(data_keys).values(
+                id=key_id, wrapped=wrapped.to_bytes(), kek_id=wrapped.kek_id, created_at=now
+            )
+        )
+        try:
+            await self._session.execute(
+                insert(residents).values(
+                    id=resident.id,
+                    ehpad_id=resident.ehpad_id,
+                    data_key_id=key_id,
+                    identity_status=resident.details.identity_status.value,
+                    version=resident.version,
+                    created_at=resident.created_at,
+                    updated_at=resident.updated_at,
+                    ins_index=index,
+                    **sealed,
+                )
+            )
+        except IntegrityError as exc:  # another nurse saved the same INS at the same moment
+            raise InsTaken() from exc
+        await self._replace_tokens(resident, keys)
+
+    async def update(self, resident: Resident, expected_version: int, keys: SealingKeys) -> None:
+        """Save new details under the resident's own data key, if nobody saved since ``expected_version``;
+        raises StaleResident otherwise, InsTaken if another resident of the EHPAD has the new INS."""
+        wrapped = await self._session.scalar(
+            select(data_keys.c.wrapped)
+            .join(residents, residents.c.data_key_id == data_keys.c.id)
+            .where(residents.c.id == resident.id)
+        )
+        if wrapped is None:
+            raise UnreadableRecord()
+        dek = _open_key(keys, wrapped, resident.id, resident.ehpad_id)
+        index = self._ins_index(keys, resident)
+        if index is not None and set(await self.ids_by_ins(resident.ehpad_id, index)) - {resident.id}:
+            raise InsTaken()
+        try:
+            result = await self._session.execute(
+                update(residents)
+                .where(residents.c.id == resident.id, residents.c.version == expected_version)
+                .values(
+                    identity_status=resident.details.identity_status.value,
+                    version=resident.version,
+                    updated_at=resident.updated_at,
+                    ins_index=index,
+                    **seal_details(dek, resident.id, resident.ehpad_id, resident.details),
+                )
+            )
+        except IntegrityError as exc:
+            raise InsTaken() from exc
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise StaleResident()
+        await self._replace_tokens(resident, keys)
+
+    async def ehpad_of(self, resident_id: UUID) -> UUID | None:
+        """The resident's EHPAD, read before anything is decrypted (for the access policy)."""
+        return await self._session.scalar(select(residents.c.ehpad_id).where(residents.c.id == resident_id))
+
+    async def get(self, resident_id: UUID, keys: SealingKeys) -> Resident | None:
+        row = (await self._session.execute(_ROW.where(residents.c.id == resident_id))).one_or_none()
+        return None if row is None else self._to_resident(row._mapping, keys)
+
+    async def list_for_ehpad(self, ehpad_id: UUID, keys: SealingKeys, limit: int) -> list[Resident]:
+        query = _ROW.where(residents.c.ehpad_id == ehpad_id).order_by(residents.c.created_at).limit(limit)
+        rows = (await self._session.execute(query)).all()
+        return [self._to_resident(row._mapping, keys) for row in rows]
+
+    async def get_many(self, ids: Sequence[UUID], keys: SealingKeys) -> list[Resident]:
+        if not ids:
+            return []
+        rows = (await self._session.execute(_ROW.where(residents.c.id.in_(ids)))).all()
+        return [self._to_resident(row._mapping, keys) for row in rows]
+
+    async def ids_by_ins(self, ehpad_id: UUID, index: str) -> list[UUID]:
+        query = select(residents.c.id).where(residents.c.ehpad_id == ehpad_id, residents.c.ins_index == index)
+        return list((await self._session.scalars(query)).all())
+
+    async def ids_with_all_tokens(self, ehpad_id: UUID, token_hashes: set[str], limit: int) -> list[UUID]:
+        """Residents of the EHPAD whose name tokens include every one of ``token_hashes``."""
+        query = (
+            select(resident_name_tokens.c.resident_id)
+            .join(residents, residents.c.id == resident_name_tokens.c.resident_id)
+            .where(residents.c.ehpad_id == ehpad_id, resident_name_tokens.c.token_hash.in_(token_hashes))
+            .group_by(resident_name_tokens.c.resident_id)
+            .having(func.count() == len(token_hashes))
+            .limit(limit)
+        )
+        return list((await self._session.scalars(query)).all())
+
+    async def _replace_tokens(self, resident: Resident, keys: SealingKeys) -> None:
+        await self._session.execute(
+            delete(resident_name_tokens).where(resident_name_tokens.c.resident_id == resident.id)
+        )
+        hashes = name_token_indexes(keys.index_key, resident.ehpad_id, resident.details.traits)
+        if hashes:
+            await self._session.execute(
+                insert(resident_name_tokens),
+                [{"resident_id": resident.id, "token_hash": token} for token in sorted(hashes)],
+            )
+
+    @staticmethod
+    def _ins_index(keys: SealingKeys, resident: Resident) -> str | None:
+        ins = resident.details.ins
+        return None if ins is None else ins_index(keys.index_key, resident.ehpad_id, ins.matricule)
+
+    def _to_resident(self, row: Any, keys: SealingKeys) -> Resident:
+        resident_id, ehpad_id = row["id"], row["ehpad_id"]
+        if row["wrapped"] is None:  # crypto-shredded
+            raise UnreadableRecord()
+        dek = _open_key(keys, row["wrapped"], resident_id, ehpad_id)
+        try:
+            details = open_details(
+                dek,
+                resident_id,
+                ehpad_id,
+                {column: row[column] for column in SEALED_COLUMNS},
+                IdentityStatus(row["identity_status"]),
+            )
+        except CryptoError as exc:
+            log.error("resident record unreadable", extra={"code": exc.code})
+            raise UnreadableRecord() from exc
+        return Resident(
+            id=resident_id,
+            ehpad_id=ehpad_id,
+            details=details,
+            version=row["version"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+def _open_key(keys: SealingKeys, wrapped: bytes, resident_id: UUID, ehpad_id: UUID) -> DataKey:
+    try:
+        return open_data_key(keys, WrappedKey.from_bytes(wrapped), record_ref(resident_id, ehpad_id))
+    except CryptoError as exc:
+        log.error("resident record unreadable", extra={"code": exc.code})
+        raise UnreadableRecord() from exc

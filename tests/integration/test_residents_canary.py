@@ -1,0 +1,88 @@
+"""Issue 4, item 8: a canary resident entered through the HTTP API leaves no plaintext anywhere: not in the
+SQLite file (nor its -wal), not in a pg_dump of the PostgreSQL database, not in the logs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from records.residents.model import OID_TEST_NIR, nir_key
+from teleconsult.identity.model import Role
+from teleconsult.settings import Settings
+from tests.conftest import IN_CI, PG_ADMIN_DSN
+from tests.integration.conftest import Env
+
+CANARY_NAME = "Canaryzzqx"
+CANARY_FIRST = "Zzqxelle"
+CANARY_INS = "2380478646777" + f"{nir_key('2380478646777'):02d}"
+
+
+def _needles() -> list[bytes]:
+    texts = [CANARY_NAME, CANARY_NAME.upper(), CANARY_FIRST, CANARY_INS, CANARY_INS[:13]]
+    return [t.encode("utf-8") for t in texts] + [t.encode("utf-16-le") for t in texts[:2]]
+
+
+async def _pg_dump(database_url: str) -> bytes:
+    executable = shutil.which("pg_dump")
+    if executable is None:
+        if IN_CI:
+            pytest.fail("CI=true and pg_dump is not installed")
+        pytest.skip("pg_dump is not installed: the PostgreSQL dump cannot be searched")
+    name = database_url.rsplit("/", 1)[1]
+    dsn = PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+    process = await asyncio.create_subprocess_exec(
+        executable, "--no-owner", dsn, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode(errors="replace")
+    return out
+
+
+async def test_the_canary_resident_is_nowhere_in_plaintext(
+    env: Env, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await env.login(Role.IDE)
+    token = await env.csrf("/account")
+    body = {
+        "birth_name": CANARY_NAME,
+        "first_names": [CANARY_FIRST],
+        "sex": "F",
+        "birth_date": "1938-04-12",
+        "birth_place_code": "78646",
+        "ins_matricule": CANARY_INS,
+        "ins_oid": OID_TEST_NIR,
+        "identity_status": "qualifiee",
+        "contact_person": f"{CANARY_NAME} fils",
+    }
+    created = await env.client.post("/api/v1/residents", json=body, headers={"X-CSRF-Token": token})
+    assert created.status == 201, await created.text()
+    resident_id = (await created.json())["id"]
+    assert (await env.client.get(f"/api/v1/residents/{resident_id}")).status == 200
+    found = await env.client.get("/api/v1/residents", params={"q": CANARY_NAME[:5]})
+    assert [r["id"] for r in (await found.json())["residents"]] == [resident_id]
+    found = await env.client.get("/api/v1/residents", params={"q": CANARY_INS})
+    assert [r["id"] for r in (await found.json())["residents"]] == [resident_id]
+    await env.client.close()  # runs the app's cleanup: the engine is disposed, SQLite checkpoints
+
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        database = Path(url.split("///", 1)[1])
+        files = [p for p in (database, Path(f"{database}-wal"), Path(f"{database}-shm")) if p.exists()]
+        assert database in files
+        haystacks = {str(p): p.read_bytes() for p in files}
+    else:
+        haystacks = {"pg_dump": await _pg_dump(url)}
+    assert any(b"resident.create" in h for h in haystacks.values()), "the search must look at real data"
+    # Every record with its extras, except aiohttp's access log of the test server: `teleconsult serve`
+    # runs with access_log=None (the query string may hold a search), and logs route patterns only.
+    records = [r for r in caplog.records if r.name != "aiohttp.access"]
+    assert any(r.name == "teleconsult.http" for r in records)
+    haystacks["logs"] = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in records).encode("utf-8")
+    for where, haystack in haystacks.items():
+        for needle in _needles():
+            assert haystack.count(needle) == 0, f"{needle!r} found in {where}"
