@@ -15,7 +15,7 @@ from records.residents import service
 from records.residents.model import IdentityStatus, IdentityTraits, Ins, Resident, ResidentDetails, Sex
 from teleconsult.clients import client_address
 from teleconsult.db import UnitOfWork
-from teleconsult.errors import InvalidInput
+from teleconsult.errors import InvalidInput, MalformedRequest
 from teleconsult.forms import Field, parse, read_json, uuid_in_path
 from teleconsult.i18n import N_
 from teleconsult.identity.policy import Action
@@ -147,7 +147,20 @@ def _address(request: web.Request) -> str:
 
 @routes.get("/api/v1/residents", name="api.residents", action=Action.VIEW_RESIDENTS)
 async def list_residents(request: web.Request) -> web.Response:
-    query = parse(dict(request.query), [Field("q", required=False, max_length=100, convert=_utf8)])["q"]
+    """The residents of the user's care home. Searching is a POST: names and INS never go in a URL, where
+    proxies, browser histories and access logs would keep them."""
+    if request.query:
+        raise MalformedRequest(N_("Search residents by sending the search terms in the request body."))
+    return await _search(request, None)
+
+
+@routes.post("/api/v1/residents/search", name="api.residents.search", action=Action.VIEW_RESIDENTS)
+async def search_residents(request: web.Request) -> web.Response:
+    query = parse(await read_json(request), [Field("q", required=False, max_length=100, convert=_utf8)])["q"]
+    return await _search(request, query)
+
+
+async def _search(request: web.Request, query: str | None) -> web.Response:
     found = await service.search_residents(
         _uow(request),
         request.app[KEYRING],

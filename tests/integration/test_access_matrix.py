@@ -146,6 +146,7 @@ EXPECTED: dict[str, dict[str, Column]] = {
     # Residents (JSON API): care-home staff only. POST/PUT get a form, not JSON, so their staff get 400.
     # The resident id is unknown: care-home staff get 404, exactly as for another care home's resident.
     "api.residents": {ANY: action(*CARE_HOME)},
+    "api.residents.search": {ANY: action(*CARE_HOME)},
     "api.residents.create": {ANY: action(*CARE_HOME)},
     "api.residents.view": {ANY: _column(UNAUTHORIZED, FORBIDDEN, (), hidden=CARE_HOME)},
     "api.residents.edit": {ANY: action(*CARE_HOME)},

@@ -73,11 +73,11 @@ async def test_nurse_creates_views_edits_and_searches_a_resident(env: Env) -> No
     assert "même temps" in (await stale.json())["message"]
 
     for query in ["dup", "DUPONT", "martin", "lefe", "Dupont mar", created["ins_matricule"]]:
-        found = await env.client.get(API, params={"q": query})
+        found = await env.client.post(f"{API}/search", json={"q": query}, headers=await headers(env))
         assert found.status == 200, query
         assert [r["id"] for r in (await found.json())["residents"]] == [created["id"]], query
     for query in ["dupx", "jeanne", "xyz", nir("1450175056123")]:
-        found = await env.client.get(API, params={"q": query})
+        found = await env.client.post(f"{API}/search", json={"q": query}, headers=await headers(env))
         assert (await found.json())["residents"] == [], query
     listed = await env.client.get(API)
     assert [r["id"] for r in (await listed.json())["residents"]] == [created["id"]]
@@ -126,7 +126,10 @@ async def test_another_care_homes_nurse_gets_404_and_an_expert_403(env: Env) -> 
         f"{API}/{created['id']}", json=resident_body(version=1), headers=await headers(env)
     )
     assert put.status == 404
-    assert (await (await env.client.get(API, params={"q": "dup"})).json())["residents"] == []
+    assert (await env.client.get(API, params={"q": "dup"})).status == 400  # never a search in a URL
+    assert (
+        await (await env.client.post(f"{API}/search", json={"q": "dup"}, headers=await headers(env))).json()
+    )["residents"] == []
 
     env.client.session.cookie_jar.clear()
     await env.login(Role.EXPERT)
