@@ -15,6 +15,7 @@ from aiohttp import web
 
 import web as web_package
 from records.crypto import KeyFileError, LocalKeyring, generate_key_file
+from records.residents import pages as residents_pages
 from records.residents import routes as residents_routes
 from teleconsult import health
 from teleconsult.clock import Clock, SystemClock
@@ -146,5 +147,6 @@ def create_app(
     app.on_response_prepare.append(security_headers)
     for routes in (health.routes, identity_routes.routes, residents_routes.routes, web_routes.routes):
         mount(app, routes)
+    mount(app, residents_pages.routes)
     mount_static(app, "/static", WEB_DIR / "static")
     return app

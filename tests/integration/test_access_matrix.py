@@ -150,6 +150,15 @@ EXPECTED: dict[str, dict[str, Column]] = {
     "api.residents.create": {ANY: action(*CARE_HOME)},
     "api.residents.view": {ANY: _column(UNAUTHORIZED, FORBIDDEN, (), hidden=CARE_HOME)},
     "api.residents.edit": {ANY: action(*CARE_HOME)},
+    # Residents (pages): the same rules. An empty form re-renders with 422 (update: before any lookup, so
+    # nothing is learnt about the id); an unknown resident's pages are 404 for care-home staff.
+    "residents.list": {ANY: page(*CARE_HOME)},
+    "residents.search": {ANY: action(*CARE_HOME)},
+    "residents.new": {ANY: page(*CARE_HOME)},
+    "residents.create": {ANY: action(*CARE_HOME)},
+    "residents.view": {ANY: page(hidden=CARE_HOME)},
+    "residents.edit": {ANY: page(hidden=CARE_HOME)},
+    "residents.update": {ANY: action(*CARE_HOME)},
 }
 
 #: Routes that end or change the session: run last, each on a session opened just before.
