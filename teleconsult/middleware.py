@@ -90,6 +90,13 @@ ERROR_PAGES: dict[int, tuple[str, str]] = {
 }
 
 
+def client_address_of(request: web.Request) -> str:
+    """The client's address, through the reverse proxies the settings trust (see teleconsult.clients)."""
+    return client_address(
+        request.remote, request.headers.get("X-Forwarded-For"), request.app[SETTINGS].trusted_proxies
+    )
+
+
 def wants_json(request: web.Request) -> bool:
     if request.path.startswith("/api/"):
         return True
@@ -276,16 +283,13 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
 
 async def _audit_refusal(request: web.Request, principal: Principal | None, route_name: str) -> None:
     app = request.app
-    address = client_address(
-        request.remote, request.headers.get("X-Forwarded-For"), app[SETTINGS].trusted_proxies
-    )
     await audit_alone(
         UnitOfWork(app[SESSION_FACTORY]),
         app[CLOCK].now(),
         "access.denied",
         Outcome.DENIED,
         principal.user if principal else None,
-        address,
+        client_address_of(request),
         "route",
         route_name,
     )

@@ -23,13 +23,14 @@ from records.residents.model import (
     Sex,
     StaleResident,
 )
-from records.residents.routes import _address, _uow, _utf8, _version, parse_details, resident_json
+from records.residents.routes import _uow, _utf8, _version, load_resident, parse_details, resident_json
 from teleconsult.errors import InvalidInput
 from teleconsult.forms import Field, parse, read_form, uuid_in_path
 from teleconsult.i18n import N_
 from teleconsult.identity.model import Role
 from teleconsult.identity.policy import Action
 from teleconsult.keys import CLOCK, KEYRING, SETTINGS
+from teleconsult.middleware import client_address_of
 from teleconsult.pages import current_principal, redirect, render_page
 from teleconsult.routing import PageSpec, Routes
 
@@ -165,7 +166,7 @@ async def residents_list(request: web.Request) -> web.StreamResponse:
         current_principal(request),
         None,
         request.app[CLOCK].now(),
-        _address(request),
+        client_address_of(request),
     )
     return _render_list(request, found)
 
@@ -182,7 +183,7 @@ async def residents_search(request: web.Request) -> web.StreamResponse:
             current_principal(request),
             query,
             request.app[CLOCK].now(),
-            _address(request),
+            client_address_of(request),
         )
     except InvalidInput as exc:
         return _render_list(request, [], query[:100], exc.status, errors=exc.fields, searched=True)
@@ -205,7 +206,7 @@ async def residents_create(request: web.Request) -> web.StreamResponse:
             current_principal(request),
             parse_details(_details_input(form)),
             request.app[CLOCK].now(),
-            _address(request),
+            client_address_of(request),
         )
     except InvalidInput as exc:
         return _render_form(
@@ -218,27 +219,13 @@ async def residents_create(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/residents/{resident_id}", name="residents.view", action=Action.VIEW_RESIDENTS)
 async def residents_view(request: web.Request) -> web.StreamResponse:
-    resident = await service.view_resident(
-        _uow(request),
-        request.app[KEYRING],
-        current_principal(request),
-        uuid_in_path(request, "resident_id"),
-        request.app[CLOCK].now(),
-        _address(request),
-    )
+    resident = await load_resident(request)
     return render_page(request, "residents/view.html", resident=resident, **_labels())
 
 
 @routes.get("/residents/{resident_id}/edit", name="residents.edit", action=Action.EDIT_RESIDENTS)
 async def residents_edit(request: web.Request) -> web.StreamResponse:
-    resident = await service.view_resident(
-        _uow(request),
-        request.app[KEYRING],
-        current_principal(request),
-        uuid_in_path(request, "resident_id"),
-        request.app[CLOCK].now(),
-        _address(request),
-    )
+    resident = await load_resident(request)
     stored = resident_json(resident)
     values = {name: str(stored[name]) for name in FORM_FIELDS if stored.get(name) is not None}
     values["first_names"] = " ".join(resident.details.traits.first_names)
@@ -262,7 +249,7 @@ async def residents_update(request: web.Request) -> web.StreamResponse:
             version,
             parse_details(_details_input(form)),
             request.app[CLOCK].now(),
-            _address(request),
+            client_address_of(request),
         )
     except InvalidInput as exc:
         return _render_form(

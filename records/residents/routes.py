@@ -13,13 +13,13 @@ from aiohttp import web
 
 from records.residents import service
 from records.residents.model import IdentityStatus, IdentityTraits, Ins, Resident, ResidentDetails, Sex
-from teleconsult.clients import client_address
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import InvalidInput, MalformedRequest
 from teleconsult.forms import Field, parse, read_json, uuid_in_path
 from teleconsult.i18n import N_
 from teleconsult.identity.policy import Action
-from teleconsult.keys import CLOCK, KEYRING, SESSION_FACTORY, SETTINGS
+from teleconsult.keys import CLOCK, KEYRING, SESSION_FACTORY
+from teleconsult.middleware import client_address_of
 from teleconsult.pages import current_principal
 from teleconsult.routing import Routes
 
@@ -139,12 +139,6 @@ def _uow(request: web.Request) -> UnitOfWork:
     return UnitOfWork(request.app[SESSION_FACTORY])
 
 
-def _address(request: web.Request) -> str:
-    return client_address(
-        request.remote, request.headers.get("X-Forwarded-For"), request.app[SETTINGS].trusted_proxies
-    )
-
-
 @routes.get("/api/v1/residents", name="api.residents", action=Action.VIEW_RESIDENTS)
 async def list_residents(request: web.Request) -> web.Response:
     """The residents of the user's care home. Searching is a POST: names and INS never go in a URL, where
@@ -167,7 +161,7 @@ async def _search(request: web.Request, query: str | None) -> web.Response:
         current_principal(request),
         query,
         request.app[CLOCK].now(),
-        _address(request),
+        client_address_of(request),
     )
     return web.json_response({"residents": [resident_json(r) for r in found]})
 
@@ -181,22 +175,26 @@ async def create_resident(request: web.Request) -> web.Response:
         current_principal(request),
         details,
         request.app[CLOCK].now(),
-        _address(request),
+        client_address_of(request),
     )
     return web.json_response(resident_json(resident), status=201)
 
 
-@routes.get("/api/v1/residents/{resident_id}", name="api.residents.view", action=Action.VIEW_RESIDENTS)
-async def view_resident(request: web.Request) -> web.Response:
-    resident = await service.view_resident(
+async def load_resident(request: web.Request) -> Resident:
+    """The resident named in the URL, decrypted for the current principal (policy and audit included)."""
+    return await service.view_resident(
         _uow(request),
         request.app[KEYRING],
         current_principal(request),
         uuid_in_path(request, "resident_id"),
         request.app[CLOCK].now(),
-        _address(request),
+        client_address_of(request),
     )
-    return web.json_response(resident_json(resident))
+
+
+@routes.get("/api/v1/residents/{resident_id}", name="api.residents.view", action=Action.VIEW_RESIDENTS)
+async def view_resident(request: web.Request) -> web.Response:
+    return web.json_response(resident_json(await load_resident(request)))
 
 
 @routes.route(
@@ -214,6 +212,6 @@ async def edit_resident(request: web.Request) -> web.Response:
         version,
         parse_details(body),
         request.app[CLOCK].now(),
-        _address(request),
+        client_address_of(request),
     )
     return web.json_response(resident_json(resident))

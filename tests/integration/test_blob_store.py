@@ -24,7 +24,7 @@ SEGMENT = 1024
 
 
 class SourceFailed(RuntimeError):
-    pass
+    """Raised by a test's chunk source half-way through a write."""
 
 
 def content(size: int) -> bytes:

@@ -6,7 +6,6 @@ import base64
 
 from aiohttp import web
 
-from teleconsult.clients import client_address
 from teleconsult.db import UnitOfWork
 from teleconsult.identity.policy import HOME_ROUTE, Principal
 from teleconsult.keys import (
@@ -24,12 +23,6 @@ MAX_RECENT = 4
 
 def new_uow(request: web.Request) -> UnitOfWork:
     return UnitOfWork(request.app[SESSION_FACTORY])
-
-
-def client_address_of(request: web.Request) -> str:
-    return client_address(
-        request.remote, request.headers.get("X-Forwarded-For"), request.app[SETTINGS].trusted_proxies
-    )
 
 
 def stored_recent_logins(request: web.Request) -> list[str]:

@@ -16,7 +16,6 @@ from teleconsult.identity import service
 from teleconsult.identity.model import Role
 from teleconsult.identity.policy import Action, Principal
 from teleconsult.identity.routes._common import (
-    client_address_of,
     home_url,
     new_uow,
     recent_logins,
@@ -33,7 +32,7 @@ from teleconsult.keys import (
     SESSION_TOKEN,
     TOTP_BOX,
 )
-from teleconsult.middleware import SESSION_COOKIE
+from teleconsult.middleware import SESSION_COOKIE, client_address_of
 from teleconsult.pages import current_principal, redirect, render_page
 from teleconsult.routing import PageSpec
 
