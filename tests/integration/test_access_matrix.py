@@ -1,7 +1,8 @@
 """The access matrix: every principal against every route the router knows, checked against a table written
-out by hand below (never computed from the policy, which would only test the policy against itself).
+out by hand in tests/integration/access_rows/ (never computed from the policy, which would only test the
+policy against itself).
 
-A route added to the application without a row here fails ``test_every_route_of_the_router_has_a_row...``;
+A route added to the application without a row there fails ``test_every_route_of_the_router_has_a_row...``;
 a route added without a RouteSpec (so without a policy decision) is refused by the middleware (fail closed)
 and fails that test as well.
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import pyotp
@@ -33,133 +33,17 @@ from teleconsult.middleware import SESSION_COOKIE
 from teleconsult.routing import RouteSpec
 from teleconsult.settings import Settings
 from tests.factories import PASSWORD, make_territory, make_user
+from tests.integration.access_columns import (
+    ANONYMOUS,
+    HALF,
+    LOGIN,
+    OK,
+    OTHER,
+    PRINCIPALS,
+    TOTP,
+)
+from tests.integration.access_rows import EXPECTED, PATH_VALUES
 from tests.integration.conftest import ClientFactory, Env
-
-# ------------------------------------------------------------------------------------------- outcomes
-
-OK = "allowed"  # anything but a refusal: 200, a 303 elsewhere than the login, 400/409/422 for an empty form
-LOGIN = "303 to /login?next="  # anonymous on a page: sent to log in
-TOTP = "303 to /login/totp"  # password done, second factor pending, on a page: sent to type the code
-UNAUTHORIZED = "401"
-FORBIDDEN = "403"
-HIDDEN = "404"
-
-# ----------------------------------------------------------------------------------------- principals
-
-ANONYMOUS = "anonymous"
-HALF = "half-logged-in expert"  # password accepted, TOTP code not typed yet
-PRINCIPALS: list[str] = [ANONYMOUS, HALF, *(role.value for role in Role)]
-
-ALL_ROLES = tuple(Role)
-CARE_HOME = (Role.IDE, Role.IDEC, Role.MEDECIN_CO)
-HOSPITAL = (Role.EXPERT, Role.SECRETARIAT)
-
-Column = dict[str, str]  # principal -> expected outcome
-
-
-def _column(anonymous: str, half: str, allowed: Iterable[Role], hidden: Iterable[Role] = ()) -> Column:
-    allowed, hidden = set(allowed), set(hidden)
-    column = {ANONYMOUS: anonymous, HALF: half}
-    for role in Role:
-        column[role.value] = OK if role in allowed else HIDDEN if role in hidden else FORBIDDEN
-    return column
-
-
-def public(half: str = OK) -> Column:
-    """Anyone, even anonymous."""
-    return _column(OK, half, ALL_ROLES)
-
-
-def second_factor_page() -> Column:
-    """Only between the password and the second factor; a fully logged-in user has nothing to do there."""
-    return _column(LOGIN, OK, ())
-
-
-def second_factor_action() -> Column:
-    return _column(UNAUTHORIZED, OK, ())
-
-
-def sign_out() -> Column:
-    """Any session, even half-way through login."""
-    return _column(UNAUTHORIZED, OK, ALL_ROLES)
-
-
-def page(*allowed: Role, hidden: Iterable[Role] = ()) -> Column:
-    """A GET page for fully logged-in users."""
-    return _column(LOGIN, TOTP, allowed, hidden)
-
-
-def action(*allowed: Role) -> Column:
-    """A POST (or an /api/ GET) for fully logged-in users: refusals are answered, never redirected."""
-    return _column(UNAUTHORIZED, FORBIDDEN, allowed)
-
-
-ANY = ""  # the route has a single case
-OWN = "own establishment"
-OTHER = "another establishment"
-
-#: THE table. Route name -> case -> principal -> expected outcome. A new route needs a row here.
-EXPECTED: dict[str, dict[str, Column]] = {
-    # Public: health checks, static files, the login form, the language switch.
-    "root": {ANY: public(half=TOTP)},  # the handler itself sends a half-logged-in user to the code page
-    "healthz": {ANY: public()},
-    "readyz": {ANY: public()},
-    "static": {ANY: public()},
-    "login": {ANY: public()},
-    "login.submit": {ANY: public()},
-    "language": {ANY: public()},
-    # Between the password and the second factor only.
-    "login.second_factor": {ANY: second_factor_page()},
-    "login.second_factor.submit": {ANY: second_factor_action()},
-    # The half-logged-in expert already has a TOTP: the handler sends them to type their code instead.
-    "login.enrol": {ANY: {**second_factor_page(), HALF: TOTP}},
-    "login.enrol.submit": {ANY: second_factor_action()},
-    # Any session.
-    "logout": {ANY: sign_out()},
-    "switch_user": {ANY: sign_out()},
-    # Any fully logged-in user: their own account.
-    "account": {ANY: page(*ALL_ROLES)},
-    "api.me": {ANY: action(*ALL_ROLES)},
-    "account.totp": {ANY: page(*ALL_ROLES)},
-    "account.totp.submit": {ANY: action(*ALL_ROLES)},
-    "account.password": {ANY: action(*ALL_ROLES)},
-    # Home pages by role.
-    "home.care_home": {ANY: page(*CARE_HOME)},
-    "home.expert": {ANY: page(*HOSPITAL)},
-    "home.coordination": {ANY: page(Role.COORDINATEUR)},
-    # Administration.
-    "admin.index": {ANY: page(Role.ADMIN)},
-    "admin.establishments": {ANY: page(Role.ADMIN)},
-    "admin.establishments.create": {ANY: action(Role.ADMIN)},
-    "admin.departments.create": {ANY: action(Role.ADMIN)},
-    "admin.conventions.create": {ANY: action(Role.ADMIN)},
-    "admin.users": {ANY: page(Role.ADMIN)},
-    "admin.users.create": {ANY: action(Role.ADMIN)},
-    "admin.users.deactivate": {ANY: action(Role.ADMIN)},
-    "admin.users.reset_second_factor": {ANY: action(Role.ADMIN)},
-    # Establishments: everyone sees their own; only the admin sees the others, and care-home staff must
-    # not even learn that another establishment exists.
-    "establishment.view": {
-        OWN: page(*ALL_ROLES),
-        OTHER: page(Role.ADMIN, hidden=CARE_HOME),
-    },
-    # Residents (JSON API): care-home staff only. POST/PUT get a form, not JSON, so their staff get 400.
-    # The resident id is unknown: care-home staff get 404, exactly as for another care home's resident.
-    "api.residents": {ANY: action(*CARE_HOME)},
-    "api.residents.search": {ANY: action(*CARE_HOME)},
-    "api.residents.create": {ANY: action(*CARE_HOME)},
-    "api.residents.view": {ANY: _column(UNAUTHORIZED, FORBIDDEN, (), hidden=CARE_HOME)},
-    "api.residents.edit": {ANY: action(*CARE_HOME)},
-    # Residents (pages): the same rules. An empty form re-renders with 422 (update: before any lookup, so
-    # nothing is learnt about the id); an unknown resident's pages are 404 for care-home staff.
-    "residents.list": {ANY: page(*CARE_HOME)},
-    "residents.search": {ANY: action(*CARE_HOME)},
-    "residents.new": {ANY: page(*CARE_HOME)},
-    "residents.create": {ANY: action(*CARE_HOME)},
-    "residents.view": {ANY: page(hidden=CARE_HOME)},
-    "residents.edit": {ANY: page(hidden=CARE_HOME)},
-    "residents.update": {ANY: action(*CARE_HOME)},
-}
 
 #: Routes that end or change the session: run last, each on a session opened just before.
 SESSION_CHANGING = ("login.second_factor.submit", "logout", "switch_user")
@@ -254,9 +138,9 @@ class Matrix:
         establishment_id = self.other_establishment_id() if case == OTHER else self.own_establishment_id()
         return spec.path.format_map(
             {
+                **PATH_VALUES,
                 "establishment_id": establishment_id,
                 "user_id": self.throwaway_user_id,
-                "resident_id": uuid.UUID(int=1),
                 "filename": "app.css",
             }
         )
@@ -298,7 +182,7 @@ def _router_route_names(app: web.Application) -> set[str]:
 
 
 MISSING_ROW = (
-    "Routes without a row in EXPECTED (tests/integration/test_access_matrix.py): {missing}. "
+    "Routes without a row in EXPECTED (tests/integration/access_rows/): {missing}. "
     "Add each new route to the table with the outcome you expect for every principal."
 )
 
