@@ -17,6 +17,7 @@ import web as web_package
 from records.crypto import KeyFileError, LocalKeyring, generate_key_file
 from records.residents import pages as residents_pages
 from records.residents import routes as residents_routes
+from scheduling import routes as scheduling_routes
 from teleconsult import health
 from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
@@ -145,7 +146,13 @@ def create_app(
     app.cleanup_ctx.append(_password_workers)
     app.cleanup_ctx.append(_background_tasks)
     app.on_response_prepare.append(security_headers)
-    for routes in (health.routes, identity_routes.routes, residents_routes.routes, web_routes.routes):
+    for routes in (
+        health.routes,
+        identity_routes.routes,
+        residents_routes.routes,
+        scheduling_routes.routes,
+        web_routes.routes,
+    ):
         mount(app, routes)
     mount(app, residents_pages.routes)
     mount_static(app, "/static", WEB_DIR / "static")

@@ -55,6 +55,7 @@ async def make_user(
     establishment: Establishment,
     username: str | None = None,
     password: str = PASSWORD,
+    department_id: uuid.UUID | None = None,
 ) -> User:
     user = User(
         id=uuid.uuid4(),
@@ -63,6 +64,7 @@ async def make_user(
         role=role,
         establishment_id=establishment.id,
         specialties=frozenset({Specialty.GERIATRIE}) if role is Role.EXPERT else frozenset(),
+        department_id=department_id,
     )
     return await service.create_user(new_uow(), passwords, None, user, password, now)
 
@@ -76,6 +78,7 @@ class Territory:
     other_ehpad: Establishment
     authority: Establishment
     users: dict[Role, User]
+    team_id: uuid.UUID
 
 
 async def make_territory(new_uow: Callable[[], UnitOfWork], passwords: Passwords, now: datetime) -> Territory:
@@ -97,7 +100,15 @@ async def make_territory(new_uow: Callable[[], UnitOfWork], passwords: Passwords
         Role.ADMIN: hospital,
     }
     users = {
-        role: await make_user(new_uow, passwords, now, role, home, username=f"{role.value}.test")
+        role: await make_user(
+            new_uow,
+            passwords,
+            now,
+            role,
+            home,
+            username=f"{role.value}.test",
+            department_id=team.id if role is Role.EXPERT else None,
+        )
         for role, home in homes.items()
     }
-    return Territory(hospital, ehpad, other, authority, users)
+    return Territory(hospital, ehpad, other, authority, users, team.id)

@@ -109,6 +109,12 @@ class IdentityTraits:
     def first_given_name(self) -> str:
         return self.first_names[0]
 
+    def display_name(self) -> str:
+        """How staff call the resident: used (else birth) name in capitals, then the used first name."""
+        return (
+            f"{(self.used_name or self.birth_name).upper()} {self.used_first_name or self.first_given_name}"
+        )
+
 
 def check_traits(traits: IdentityTraits, today: date) -> None:
     fields: dict[str, str] = {}

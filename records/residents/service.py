@@ -8,6 +8,7 @@ Each one asks the access policy (care-home staff of the resident's EHPAD only; s
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
@@ -25,6 +26,7 @@ from records.residents.model import (
     query_token,
 )
 from records.residents.store import ResidentStore
+from records.sealing import DossierKey
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import InvalidInput, NotFound
 from teleconsult.i18n import N_
@@ -159,3 +161,28 @@ def _sort_key(resident: Resident) -> tuple[str, str, str]:
         " ".join(name_words(" ".join(traits.first_names))),
         str(resident.id),
     )
+
+
+# ------------------------------------------------------------------------------------------------------
+# For other packages' services, inside their own open unit of work, once the access policy has allowed
+# their use case (an appointment addressed to this expert, a request of this EHPAD...).
+
+
+async def dossier_key_in(uow: UnitOfWork, keys: SealingKeys, resident_id: UUID) -> DossierKey:
+    """The resident's dossier key, to seal or open the health fields another package keeps about them;
+    raises NotFound for an unknown resident and UnreadableRecord for a shredded one."""
+    key = await uow.store(ResidentStore).dossier_key(resident_id, keys)
+    if key is None:
+        raise NotFound()
+    return key
+
+
+async def ehpad_of_in(uow: UnitOfWork, resident_id: UUID) -> UUID | None:
+    """The resident's EHPAD (None: unknown), read without decrypting anything."""
+    return await uow.store(ResidentStore).ehpad_of(resident_id)
+
+
+async def residents_in(uow: UnitOfWork, keys: SealingKeys, ids: Sequence[UUID]) -> dict[UUID, Resident]:
+    """The residents named by ``ids`` (unknown ones are left out), decrypted for display."""
+    found = await uow.store(ResidentStore).get_many(sorted(set(ids)), keys)
+    return {resident.id: resident for resident in found}

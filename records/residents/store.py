@@ -41,6 +41,7 @@ from records.residents.fields import (
     seal_details,
 )
 from records.residents.model import IdentityStatus, InsTaken, Resident, StaleResident, UnreadableRecord
+from records.sealing import DossierKey
 from teleconsult.db import UTCDateTime, metadata
 
 log = logging.getLogger("teleconsult.records.residents")
@@ -155,6 +156,22 @@ class ResidentStore:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise StaleResident()
         await self._replace_tokens(resident, keys)
+
+    async def dossier_key(self, resident_id: UUID, keys: SealingKeys) -> DossierKey | None:
+        """The opened data key of the resident's dossier (None: no such resident); raises UnreadableRecord
+        when the key is gone (crypto-shredded) or does not open."""
+        row = (
+            await self._session.execute(
+                select(residents.c.ehpad_id, data_keys.c.wrapped)
+                .join_from(residents, data_keys, residents.c.data_key_id == data_keys.c.id, isouter=True)
+                .where(residents.c.id == resident_id)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        if row.wrapped is None:
+            raise UnreadableRecord()
+        return DossierKey(resident_id, row.ehpad_id, _open_key(keys, row.wrapped, resident_id, row.ehpad_id))
 
     async def ehpad_of(self, resident_id: UUID) -> UUID | None:
         """The resident's EHPAD, read before anything is decrypted (for the access policy)."""

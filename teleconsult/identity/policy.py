@@ -32,6 +32,16 @@ class Action(StrEnum):
     ADMIN_USERS = "admin_users"
     VIEW_RESIDENTS = "view_residents"  # list, search and read residents' records (object: the EHPAD id)
     EDIT_RESIDENTS = "edit_residents"  # create and edit them (object: the resident's EHPAD id)
+    # Scheduling.
+    MANAGE_AVAILABILITY = "manage_availability"  # windows and leave of an expert (object: the expert User)
+    BOOK_APPOINTMENTS = "book_appointments"  # find slots, book for a resident (object: the EHPAD id)
+    VIEW_APPOINTMENT = "view_appointment"  # read one appointment and its preparation (object: AppointmentRef)
+    CANCEL_APPOINTMENT = "cancel_appointment"  # either side (object: AppointmentRef)
+    PREPARE_APPOINTMENT = (
+        "prepare_appointment"  # the care home's checklist, reschedule (object: AppointmentRef)
+    )
+    MARK_NO_SHOW = "mark_no_show"  # either side, once it has started (object: AppointmentRef)
+    VIEW_AGENDA = "view_agenda"  # an expert's agenda (object: the expert User)
 
 
 class Decision(Enum):
@@ -52,20 +62,56 @@ class Principal:
         return self.user.role
 
 
+@dataclass(frozen=True, slots=True)
+class AppointmentRef:
+    """What the policy needs to know about an appointment (read before anything is decrypted)."""
+
+    ehpad_id: UUID
+    expert_id: UUID
+    expert_establishment_id: UUID
+
+
 #: Actions by role, for a principal whose login is complete. Everything not listed is denied.
-_CARE_HOME_ACTIONS = frozenset({Action.VIEW_CARE_HOME_HOME, Action.VIEW_RESIDENTS, Action.EDIT_RESIDENTS})
+_CARE_HOME_ACTIONS = frozenset(
+    {
+        Action.VIEW_CARE_HOME_HOME,
+        Action.VIEW_RESIDENTS,
+        Action.EDIT_RESIDENTS,
+        Action.BOOK_APPOINTMENTS,
+        Action.VIEW_APPOINTMENT,
+        Action.CANCEL_APPOINTMENT,
+        Action.PREPARE_APPOINTMENT,
+        Action.MARK_NO_SHOW,
+    }
+)
+_HOSPITAL_ACTIONS = frozenset(
+    {
+        Action.VIEW_EXPERT_HOME,
+        Action.MANAGE_AVAILABILITY,
+        Action.VIEW_AGENDA,
+        Action.VIEW_APPOINTMENT,
+        Action.CANCEL_APPOINTMENT,
+        Action.MARK_NO_SHOW,
+    }
+)
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.IDE: _CARE_HOME_ACTIONS,
     Role.IDEC: _CARE_HOME_ACTIONS,
     Role.MEDECIN_CO: _CARE_HOME_ACTIONS,
-    Role.EXPERT: frozenset({Action.VIEW_EXPERT_HOME}),
-    Role.SECRETARIAT: frozenset({Action.VIEW_EXPERT_HOME}),
+    Role.EXPERT: _HOSPITAL_ACTIONS,
+    Role.SECRETARIAT: _HOSPITAL_ACTIONS,
     Role.COORDINATEUR: frozenset({Action.VIEW_COORDINATION_HOME}),
     Role.ADMIN: frozenset({Action.ADMIN_ESTABLISHMENTS, Action.ADMIN_USERS}),
 }
 
 #: Actions on one EHPAD's residents: the object is the EHPAD's id (a resident's ``ehpad_id``).
-_RESIDENT_ACTIONS = frozenset({Action.VIEW_RESIDENTS, Action.EDIT_RESIDENTS})
+_RESIDENT_ACTIONS = frozenset({Action.VIEW_RESIDENTS, Action.EDIT_RESIDENTS, Action.BOOK_APPOINTMENTS})
+#: Actions on one appointment: the object is an AppointmentRef.
+_APPOINTMENT_ACTIONS = frozenset(
+    {Action.VIEW_APPOINTMENT, Action.CANCEL_APPOINTMENT, Action.PREPARE_APPOINTMENT, Action.MARK_NO_SHOW}
+)
+#: Actions on one expert's time: the object is the expert (a User).
+_EXPERT_ACTIONS = frozenset({Action.MANAGE_AVAILABILITY, Action.VIEW_AGENDA})
 
 #: Actions every logged-in principal may do.
 _EVERY_USER = frozenset({Action.SIGN_OUT, Action.VIEW_OWN_ACCOUNT, Action.MANAGE_OWN_CREDENTIALS})
@@ -101,6 +147,10 @@ def decide(principal: Principal | None, action: Action, resource: object = None)
         return _decide_establishment(principal.user, resource)
     if action in _RESIDENT_ACTIONS:
         return _decide_residents(principal.user, action, resource)
+    if action in _APPOINTMENT_ACTIONS:
+        return _decide_appointment(principal.user, action, resource)
+    if action in _EXPERT_ACTIONS:
+        return _decide_expert_time(principal.user, action, resource)
     if action in _ROLE_ACTIONS[principal.role]:
         return Decision.ALLOW
     return Decision.DENY
@@ -114,6 +164,35 @@ def _decide_residents(user: User, action: Action, resource: object) -> Decision:
         return Decision.ALLOW
     # Staff of one care home must not learn that a resident of another one exists.
     return Decision.HIDE
+
+
+def _decide_appointment(user: User, action: Action, resource: object) -> Decision:
+    if action not in _ROLE_ACTIONS[user.role]:
+        return Decision.DENY
+    if resource is None:  # route level: "may this user work on some appointments?"
+        return Decision.ALLOW
+    if not isinstance(resource, AppointmentRef):
+        return Decision.DENY
+    if user.role in CARE_HOME_ROLES:
+        allowed = resource.ehpad_id == user.establishment_id
+    elif user.role is Role.EXPERT:
+        allowed = resource.expert_id == user.id
+    else:  # the secretariat works for every expert of its hospital
+        allowed = resource.expert_establishment_id == user.establishment_id
+    # Whoever the appointment is not addressed to must not learn that it exists.
+    return Decision.ALLOW if allowed else Decision.HIDE
+
+
+def _decide_expert_time(user: User, action: Action, resource: object) -> Decision:
+    if action not in _ROLE_ACTIONS[user.role]:
+        return Decision.DENY
+    if resource is None:
+        return Decision.ALLOW
+    if not isinstance(resource, User) or resource.role is not Role.EXPERT:
+        return Decision.HIDE
+    if user.role is Role.EXPERT:
+        return Decision.ALLOW if resource.id == user.id else Decision.DENY
+    return Decision.ALLOW if resource.establishment_id == user.establishment_id else Decision.HIDE
 
 
 def _decide_establishment(user: User, resource: object) -> Decision:

@@ -317,6 +317,20 @@ class IdentityStore:
         where = users.c.establishment_id == establishment_id if establishment_id else users.c.id.is_not(None)
         return await self._users(where)
 
+    async def experts_under_convention(self, ehpad_id: UUID) -> list[User]:
+        """Active experts of the hospital teams this care home has an active convention with."""
+        teams = select(conventions.c.department_id).where(
+            conventions.c.ehpad_id == ehpad_id, conventions.c.is_active.is_(True)
+        )
+        return await self._users(
+            (users.c.role == Role.EXPERT.value)
+            & users.c.is_active.is_(True)
+            & users.c.department_id.in_(teams)
+        )
+
+    async def get_users(self, user_ids: Sequence[UUID]) -> list[User]:
+        return await self._users(users.c.id.in_(list(user_ids))) if user_ids else []
+
     async def count_users(self) -> int:
         return int((await self.session.execute(select(func.count()).select_from(users))).scalar_one())
 

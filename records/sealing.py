@@ -1,0 +1,54 @@
+"""How the other packages (scheduling, reports) keep health fields: sealed under the resident's dossier key.
+
+A resident's dossier (identity, appointments, requests, reports) shares the resident's data key, so that
+crypto-shredding one dossier is destroying one key; each value is still bound by its associated data to
+its exact place (table, column, row id, EHPAD), so a ciphertext copied to another row, column or dossier
+fails to open. See docs/adr/0010-dossier-keys.md.
+
+Only services call this, after the access policy has allowed the use case that needs the key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from uuid import UUID
+
+from records.crypto import CryptoError, DataKey, Place, open_sealed, seal
+from records.residents.model import UnreadableRecord
+
+log = logging.getLogger("teleconsult.records.sealing")
+
+
+@dataclass(frozen=True, slots=True)
+class DossierKey:
+    """The opened data key of one resident's dossier. Never logged, never stored unwrapped."""
+
+    resident_id: UUID
+    ehpad_id: UUID
+    dek: DataKey
+
+    def __repr__(self) -> str:
+        return f"DossierKey(resident_id={self.resident_id})"
+
+    def _place(self, table: str, column: str, record_id: UUID) -> Place:
+        return Place(table, column, str(record_id), str(self.ehpad_id))
+
+    def seal(self, table: str, record_id: UUID, values: Mapping[str, str]) -> dict[str, bytes]:
+        """Column -> ciphertext of each value, bound to (table, column, record_id, EHPAD)."""
+        return {
+            column: seal(self.dek, value.encode("utf-8"), self._place(table, column, record_id))
+            for column, value in values.items()
+        }
+
+    def open(self, table: str, record_id: UUID, sealed: Mapping[str, bytes]) -> dict[str, str]:
+        """The values back, all or nothing: raises UnreadableRecord (and logs, without data)."""
+        try:
+            return {
+                column: open_sealed(self.dek, blob, self._place(table, column, record_id)).decode("utf-8")
+                for column, blob in sealed.items()
+            }
+        except CryptoError as exc:
+            log.error("sealed record unreadable", extra={"code": exc.code, "table": table})
+            raise UnreadableRecord() from exc

@@ -1,0 +1,736 @@
+"""Use cases of scheduling: publish availability, find slots, book, cancel, reschedule, mark missed, prepare,
+and the agendas of both sides.
+
+Each use case asks the access policy, runs in one transaction, writes its audit event (ids only) in that
+transaction, and seals the health fields through records/ under the resident's dossier key. Booking relies
+on the database's constraints for the last word on double booking; the checks before it are there to give
+the nurse a precise message, not to be trusted alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from uuid import UUID
+
+import holidays
+from sqlalchemy.exc import IntegrityError
+
+from records.audit.model import Outcome
+from records.residents import service as residents
+from records.residents.fields import SealingKeys
+from records.residents.model import Resident
+from records.sealing import DossierKey
+from scheduling.model import (
+    MIN_LEAD_TIME,
+    PARIS,
+    SEARCH_HORIZON,
+    Appointment,
+    AppointmentStatus,
+    Cancellation,
+    CancelledBy,
+    ChecklistItem,
+    Consent,
+    Leave,
+    NoConvention,
+    NotBookable,
+    PhysicianAgreement,
+    Qualification,
+    ResidentBusy,
+    SlotOffer,
+    SlotTaken,
+    StaleAppointment,
+    Window,
+    cancelled,
+    check_bookable_time,
+    check_request,
+    free_slots,
+    marked_no_show,
+    offered_slot,
+)
+from scheduling.store import SchedulingStore, appointments
+from teleconsult.db import UnitOfWork
+from teleconsult.errors import InvalidInput, NotFound
+from teleconsult.i18n import N_
+from teleconsult.identity import policy
+from teleconsult.identity.model import CARE_HOME_ROLES, Role, Specialty, User
+from teleconsult.identity.policy import Action, AppointmentRef, Principal
+from teleconsult.identity.service.trail import audit
+from teleconsult.identity.store import IdentityStore
+
+OBJECT_TYPE = "appointment"
+SLOT_SEARCH_LIMIT = 12
+ALTERNATIVES = 3
+
+_FRENCH_HOLIDAYS = holidays.country_holidays("FR")
+
+
+def is_french_holiday(day: date) -> bool:
+    """National public holidays of France (the ``holidays`` library; Alsace-Moselle's extra days are not
+    applied: the windows of a hospital there can simply leave them out)."""
+    return day in _FRENCH_HOLIDAYS
+
+
+# ------------------------------------------------------------------------------------------ availability
+
+
+async def _expert(uow: UnitOfWork, expert_id: UUID) -> User:
+    expert = await uow.store(IdentityStore).get_user(expert_id)
+    if expert is None or expert.role is not Role.EXPERT or not expert.is_active:
+        raise NotFound()
+    return expert
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    expert: User
+    windows: list[Window]
+    leaves: list[Leave]
+
+
+async def experts_i_manage(uow: UnitOfWork, actor: Principal) -> list[User]:
+    """The experts whose availability the actor publishes: an expert themself, a secretariat all of its
+    hospital's."""
+    policy.require(actor, Action.MANAGE_AVAILABILITY)
+    async with uow.reading():
+        if actor.role is Role.EXPERT:
+            return [actor.user]
+        staff = await uow.store(IdentityStore).list_users(actor.user.establishment_id)
+    return [user for user in staff if user.role is Role.EXPERT and user.is_active]
+
+
+async def availability(uow: UnitOfWork, actor: Principal, expert_id: UUID, now: datetime) -> Availability:
+    async with uow.reading():
+        expert = await _expert(uow, expert_id)
+        policy.require(actor, Action.MANAGE_AVAILABILITY, expert)
+        store = uow.store(SchedulingStore)
+        today = now.astimezone(PARIS).date()
+        windows = await store.windows([expert_id], today, date.max)
+        leaves = await store.leaves([expert_id], now, datetime.max.replace(tzinfo=now.tzinfo))
+    return Availability(expert, windows, leaves)
+
+
+async def publish_window(
+    uow: UnitOfWork,
+    actor: Principal,
+    expert_id: UUID,
+    specialty: Specialty,
+    weekdays: frozenset[int],
+    start: time,
+    end: time,
+    valid_from: date,
+    valid_until: date | None,
+    consultation_minutes: int,
+    report_minutes: int,
+    now: datetime,
+    client_address: str | None = None,
+) -> Window:
+    async with uow:
+        expert = await _expert(uow, expert_id)
+        policy.require(actor, Action.MANAGE_AVAILABILITY, expert)
+        if specialty not in expert.specialties:
+            raise InvalidInput({"specialty": N_("This expert does not practise this specialty.")})
+        window = Window(
+            uuid.uuid4(),
+            expert_id,
+            specialty,
+            weekdays,
+            start,
+            end,
+            valid_from,
+            valid_until,
+            consultation_minutes,
+            report_minutes,
+        )
+        await uow.store(SchedulingStore).add_window(window, actor.user.id, now)
+        await audit(
+            uow,
+            now,
+            "availability.window.add",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            "window",
+            window.id,
+        )
+        await uow.commit()
+    return window
+
+
+async def remove_window(
+    uow: UnitOfWork, actor: Principal, window_id: UUID, now: datetime, client_address: str | None = None
+) -> None:
+    """Remove a window: future slots disappear; appointments already booked in it stay booked."""
+    async with uow:
+        store = uow.store(SchedulingStore)
+        window = await store.get_window(window_id)
+        if window is None:
+            raise NotFound()
+        policy.require(actor, Action.MANAGE_AVAILABILITY, await _expert(uow, window.expert_id))
+        await store.remove_window(window_id, now)
+        await audit(
+            uow,
+            now,
+            "availability.window.remove",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            "window",
+            window_id,
+        )
+        await uow.commit()
+
+
+async def add_leave(
+    uow: UnitOfWork,
+    actor: Principal,
+    expert_id: UUID,
+    starts_at: datetime,
+    ends_at: datetime,
+    label: str,
+    now: datetime,
+    client_address: str | None = None,
+) -> Leave:
+    """Leave, training, a meeting: no slot is offered during it. Appointments already booked in it are
+    not cancelled silently: they are listed on the availability page for the secretariat to move."""
+    async with uow:
+        expert = await _expert(uow, expert_id)
+        policy.require(actor, Action.MANAGE_AVAILABILITY, expert)
+        leave = Leave(uuid.uuid4(), expert_id, starts_at, ends_at, label.strip()[:100])
+        await uow.store(SchedulingStore).add_leave(leave, actor.user.id, now)
+        await audit(
+            uow, now, "availability.leave.add", Outcome.SUCCESS, actor.user, client_address, "leave", leave.id
+        )
+        await uow.commit()
+    return leave
+
+
+async def remove_leave(
+    uow: UnitOfWork, actor: Principal, leave_id: UUID, now: datetime, client_address: str | None = None
+) -> None:
+    async with uow:
+        store = uow.store(SchedulingStore)
+        leave = await store.get_leave(leave_id)
+        if leave is None:
+            raise NotFound()
+        policy.require(actor, Action.MANAGE_AVAILABILITY, await _expert(uow, leave.expert_id))
+        await store.remove_leave(leave_id)
+        await audit(
+            uow,
+            now,
+            "availability.leave.remove",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            "leave",
+            leave_id,
+        )
+        await uow.commit()
+
+
+# ------------------------------------------------------------------------------------------ slot search
+
+
+async def _free_slots(
+    uow: UnitOfWork,
+    ehpad_id: UUID,
+    specialty: Specialty | None,
+    start: datetime,
+    end: datetime,
+    limit: int,
+    expert_id: UUID | None = None,
+) -> list[SlotOffer]:
+    experts = {
+        user.id: user
+        for user in await uow.store(IdentityStore).experts_under_convention(ehpad_id)
+        if (specialty is None or specialty in user.specialties)
+        and (expert_id is None or user.id == expert_id)
+    }
+    if not experts:
+        return []
+    store = uow.store(SchedulingStore)
+    first, last = start.astimezone(PARIS).date(), end.astimezone(PARIS).date()
+    windows = await store.windows(experts, first, last)
+    leaves = await store.leaves(experts, start, end)
+    busy = await store.busy(experts, start, end)
+    slots = free_slots(
+        windows,
+        leaves,
+        busy,
+        start=start,
+        end=end,
+        is_holiday=is_french_holiday,
+        specialty=specialty,
+        limit=limit,
+    )
+    return [SlotOffer(slot, experts[slot.expert_id]) for slot in slots]
+
+
+async def find_slots(
+    uow: UnitOfWork,
+    actor: Principal,
+    specialty: Specialty | None,
+    now: datetime,
+    *,
+    after: datetime | None = None,
+    limit: int = SLOT_SEARCH_LIMIT,
+    expert_id: UUID | None = None,
+) -> list[SlotOffer]:
+    """The next free slots for the actor's care home, across the experts its conventions reach, earliest
+    first. No health data is involved: nothing to audit."""
+    ehpad_id = actor.user.establishment_id
+    policy.require(actor, Action.BOOK_APPOINTMENTS, ehpad_id)
+    start = max(now + MIN_LEAD_TIME, after or now)
+    async with uow.reading():
+        return await _free_slots(uow, ehpad_id, specialty, start, start + SEARCH_HORIZON, limit, expert_id)
+
+
+async def specialties_available(uow: UnitOfWork, actor: Principal) -> list[Specialty]:
+    """The specialties the actor's care home can ask for (through its conventions)."""
+    ehpad_id = actor.user.establishment_id
+    policy.require(actor, Action.BOOK_APPOINTMENTS, ehpad_id)
+    async with uow.reading():
+        experts = await uow.store(IdentityStore).experts_under_convention(ehpad_id)
+    return sorted({specialty for expert in experts for specialty in expert.specialties})
+
+
+# ---------------------------------------------------------------------------------------------- booking
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRequest:
+    resident_id: UUID
+    expert_id: UUID
+    starts_at: datetime
+    qualification: Qualification
+    consent: Consent
+    agreement: PhysicianAgreement
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    appointment: Appointment
+    created: bool  # False: an idempotent retry found the booking made the first time
+
+
+async def book(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal,
+    request: BookingRequest,
+    now: datetime,
+    *,
+    idempotency_key: str | None = None,
+    client_address: str | None = None,
+) -> Booked:
+    """Book a slot for a resident of the actor's care home, in one transaction.
+
+    Raises NotFound (resident unknown or of another care home), NoConvention, InvalidInput (qualification,
+    consent, agreement), OutsideAvailability, SlotInPast, ResidentBusy, and SlotTaken with the next free
+    slots when another booking won (whether the check before the insert saw it or the database did).
+    """
+    try:
+        async with uow:
+            booked = await _book(uow, keys, actor, request, now, idempotency_key, client_address)
+            await uow.commit()
+            return booked
+    except IntegrityError as exc:
+        lost = exc  # another transaction won a constraint: find out which, with a fresh look
+    async with uow:
+        store = uow.store(SchedulingStore)
+        if idempotency_key is not None:
+            existing = await store.id_for_idempotency_key(actor.user.id, idempotency_key)
+            if existing is not None:
+                return Booked(await _load(uow, keys, existing), created=False)
+        end = request.starts_at + timedelta(hours=4)
+        if await store.overlapping(
+            resident_id=request.resident_id, start=request.starts_at, end=end
+        ) and not (await store.overlapping(expert_id=request.expert_id, start=request.starts_at, end=end)):
+            raise ResidentBusy() from lost
+    raise SlotTaken(
+        await find_slots(
+            uow, actor, request.qualification.specialty, now, after=request.starts_at, limit=ALTERNATIVES
+        )
+    ) from lost
+
+
+async def _book(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal,
+    request: BookingRequest,
+    now: datetime,
+    idempotency_key: str | None,
+    client_address: str | None,
+    rescheduled_from: UUID | None = None,
+) -> Booked:
+    store = uow.store(SchedulingStore)
+    if idempotency_key is not None:
+        existing = await store.id_for_idempotency_key(actor.user.id, idempotency_key)
+        if existing is not None:
+            return Booked(await _load(uow, keys, existing), created=False)
+    ehpad_id = await residents.ehpad_of_in(uow, request.resident_id)
+    if ehpad_id is None:
+        raise NotFound()
+    policy.require(actor, Action.BOOK_APPOINTMENTS, ehpad_id)
+    q = request.qualification
+    experts = await uow.store(IdentityStore).experts_under_convention(ehpad_id)
+    expert = next((e for e in experts if e.id == request.expert_id), None)
+    if expert is None:
+        raise NoConvention()
+    if q.specialty not in expert.specialties:
+        raise InvalidInput({"specialty": N_("This expert does not practise this specialty.")})
+    check_request(q, request.consent, request.agreement, now.astimezone(PARIS).date())
+    day = request.starts_at.astimezone(PARIS).date()
+    windows = await store.windows([expert.id], day, day)
+    leaves = await store.leaves(
+        [expert.id], request.starts_at - timedelta(days=1), request.starts_at + timedelta(days=1)
+    )
+    slot = offered_slot(windows, leaves, is_french_holiday, expert.id, request.starts_at, q.specialty)
+    check_bookable_time(slot, now)
+    if await store.overlapping(expert_id=expert.id, start=slot.starts_at, end=slot.ends_at):
+        raise SlotTaken(await _alternatives_outside(uow, actor, request, now))
+    if await store.overlapping(resident_id=request.resident_id, start=slot.starts_at, end=slot.ends_at):
+        raise ResidentBusy()
+    key = await residents.dossier_key_in(uow, keys, request.resident_id)
+    appointment = Appointment(
+        id=uuid.uuid4(),
+        expert_id=expert.id,
+        ehpad_id=ehpad_id,
+        resident_id=request.resident_id,
+        specialty=q.specialty,
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
+        status=AppointmentStatus.BOOKED,
+        qualification=q,
+        consent=request.consent,
+        agreement=request.agreement,
+        created_by=actor.user.id,
+        created_at=now,
+        rescheduled_from=rescheduled_from,
+    )
+    await store.add(appointment, key, idempotency_key, now)
+    await audit(
+        uow, now, "appointment.book", Outcome.SUCCESS, actor.user, client_address, OBJECT_TYPE, appointment.id
+    )
+    return Booked(appointment, created=True)
+
+
+async def _alternatives_outside(
+    uow: UnitOfWork, actor: Principal, request: BookingRequest, now: datetime
+) -> list[SlotOffer]:
+    """The next free slots, read in the same (still open) transaction."""
+    start = max(now + MIN_LEAD_TIME, request.starts_at)
+    return await _free_slots(
+        uow,
+        actor.user.establishment_id,
+        request.qualification.specialty,
+        start,
+        start + SEARCH_HORIZON,
+        ALTERNATIVES,
+    )
+
+
+async def _load(uow: UnitOfWork, keys: SealingKeys, appointment_id: UUID) -> Appointment:
+    store = uow.store(SchedulingStore)
+    header = await store.header(appointment_id)
+    if header is None:
+        raise NotFound()
+    key = await residents.dossier_key_in(uow, keys, header.resident_id)
+    appointment = await store.get(appointment_id, {header.resident_id: key})
+    if appointment is None:
+        raise NotFound()
+    return appointment
+
+
+async def _ref(uow: UnitOfWork, appointment_id: UUID) -> tuple[AppointmentRef, int]:
+    header = await uow.store(SchedulingStore).header(appointment_id)
+    if header is None:
+        raise NotFound()
+    expert = await uow.store(IdentityStore).get_user(header.expert_id)
+    if expert is None:
+        raise NotFound()
+    return AppointmentRef(header.ehpad_id, header.expert_id, expert.establishment_id), header.version
+
+
+# -------------------------------------------------------------------------------------- changing it
+
+
+def _side(actor: Principal) -> CancelledBy:
+    return CancelledBy.CARE_HOME if actor.role in CARE_HOME_ROLES else CancelledBy.HOSPITAL
+
+
+async def _save(
+    uow: UnitOfWork, keys: SealingKeys, changed: Appointment, expected_version: int, now: datetime
+) -> None:
+    key = await residents.dossier_key_in(uow, keys, changed.resident_id)
+    if not await uow.store(SchedulingStore).save_status(changed, expected_version, key, now):
+        raise StaleAppointment()
+
+
+async def cancel(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal,
+    appointment_id: UUID,
+    reason: str,
+    now: datetime,
+    *,
+    expected_version: int | None = None,
+    client_address: str | None = None,
+) -> Appointment:
+    """Either side cancels, saying why; the slot is free again at once."""
+    async with uow:
+        ref, version = await _ref(uow, appointment_id)
+        policy.require(actor, Action.CANCEL_APPOINTMENT, ref)
+        if expected_version is not None and expected_version != version:
+            raise StaleAppointment()
+        current = await _load(uow, keys, appointment_id)
+        changed = cancelled(current, Cancellation(_side(actor), actor.user.id, now, reason.strip()))
+        await _save(uow, keys, changed, current.version, now)
+        await audit(
+            uow,
+            now,
+            "appointment.cancel",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            OBJECT_TYPE,
+            appointment_id,
+        )
+        await uow.commit()
+    return changed
+
+
+async def mark_no_show(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal,
+    appointment_id: UUID,
+    now: datetime,
+    client_address: str | None = None,
+) -> Appointment:
+    async with uow:
+        ref, _version = await _ref(uow, appointment_id)
+        policy.require(actor, Action.MARK_NO_SHOW, ref)
+        current = await _load(uow, keys, appointment_id)
+        changed = marked_no_show(current, now)
+        await _save(uow, keys, changed, current.version, now)
+        await audit(
+            uow,
+            now,
+            "appointment.no_show",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            OBJECT_TYPE,
+            appointment_id,
+        )
+        await uow.commit()
+    return changed
+
+
+async def reschedule(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal,
+    appointment_id: UUID,
+    expert_id: UUID,
+    starts_at: datetime,
+    now: datetime,
+    *,
+    client_address: str | None = None,
+) -> Appointment:
+    """Move an appointment to another slot, atomically: in one transaction the new slot is booked (with the
+    same qualification, consent and agreement) and the old one cancelled; if the new slot is taken, nothing
+    changes and the old appointment stands. When the two overlap (moved by less than its length, same
+    expert) the old one is released first inside that transaction, which is just as atomic."""
+    specialty: Specialty | None = None
+    try:
+        async with uow:
+            ref, _version = await _ref(uow, appointment_id)
+            policy.require(actor, Action.PREPARE_APPOINTMENT, ref)
+            old = await _load(uow, keys, appointment_id)
+            specialty = old.specialty
+            if not old.is_open:
+                raise NotBookable()
+            request = BookingRequest(
+                old.resident_id, expert_id, starts_at, old.qualification, old.consent, old.agreement
+            )
+            released = cancelled(
+                old, Cancellation(_side(actor), actor.user.id, now, "Reporté (nouveau rendez-vous pris)")
+            )
+            overlaps = starts_at < old.ends_at and old.starts_at < starts_at + (old.ends_at - old.starts_at)
+            if overlaps:
+                await _save(uow, keys, released, old.version, now)
+            booked = await _book(
+                uow, keys, actor, request, now, None, client_address, rescheduled_from=old.id
+            )
+            if not overlaps:
+                await _save(uow, keys, released, old.version, now)
+            await audit(
+                uow,
+                now,
+                "appointment.reschedule",
+                Outcome.SUCCESS,
+                actor.user,
+                client_address,
+                OBJECT_TYPE,
+                old.id,
+            )
+            await uow.commit()
+            return booked.appointment
+    except IntegrityError as exc:
+        raise SlotTaken(
+            await find_slots(uow, actor, specialty, now, after=starts_at, limit=ALTERNATIVES)
+        ) from exc
+
+
+async def set_checklist_item(
+    uow: UnitOfWork,
+    actor: Principal,
+    appointment_id: UUID,
+    item: ChecklistItem,
+    done: bool,
+    now: datetime,
+    client_address: str | None = None,
+) -> None:
+    async with uow:
+        ref, _version = await _ref(uow, appointment_id)
+        policy.require(actor, Action.PREPARE_APPOINTMENT, ref)
+        header = await uow.store(SchedulingStore).header(appointment_id)
+        if header is None or header.status != AppointmentStatus.BOOKED.value:
+            raise NotBookable()
+        store = uow.store(SchedulingStore)
+        await store.set_checklist_item(appointment_id, item, done, actor.user.id, now)
+        await store.touch(appointment_id, now)
+        await audit(
+            uow,
+            now,
+            "appointment.prepare",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            OBJECT_TYPE,
+            appointment_id,
+        )
+        await uow.commit()
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentView:
+    """An appointment with what each side's screens show beside it."""
+
+    appointment: Appointment
+    resident: Resident | None  # None when its dossier is unreadable (shredded)
+    expert: User | None
+    ehpad_name: str
+
+
+async def _views(uow: UnitOfWork, keys: SealingKeys, where: object) -> list[AppointmentView]:
+    store = uow.store(SchedulingStore)
+    resident_ids = await store.resident_ids(where)
+    dossier: dict[UUID, DossierKey] = {}
+    for resident_id in resident_ids:
+        dossier[resident_id] = await residents.dossier_key_in(uow, keys, resident_id)
+    found = await store.list_where(where, dossier)
+    people = await residents.residents_in(uow, keys, resident_ids)
+    identity = uow.store(IdentityStore)
+    experts = {user.id: user for user in await identity.get_users(sorted({a.expert_id for a in found}))}
+    names = {e.id: e.name for e in await identity.list_establishments()}
+    return [
+        AppointmentView(a, people.get(a.resident_id), experts.get(a.expert_id), names.get(a.ehpad_id, ""))
+        for a in found
+    ]
+
+
+async def view_appointment(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal,
+    appointment_id: UUID,
+    now: datetime,
+    client_address: str | None = None,
+) -> AppointmentView:
+    async with uow:
+        ref, _version = await _ref(uow, appointment_id)
+        policy.require(actor, Action.VIEW_APPOINTMENT, ref)
+        views = await _views(uow, keys, appointments.c.id == appointment_id)
+        await audit(
+            uow,
+            now,
+            "appointment.read",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            OBJECT_TYPE,
+            appointment_id,
+        )
+        await uow.commit()
+    return views[0]
+
+
+async def care_home_appointments(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal,
+    now: datetime,
+    *,
+    days: int = 30,
+    client_address: str | None = None,
+) -> list[AppointmentView]:
+    """The care home's appointments from the start of today (Paris) for ``days`` days, cancelled ones too
+    (so that the nurse sees that a cancellation happened)."""
+    ehpad_id = actor.user.establishment_id
+    policy.require(actor, Action.BOOK_APPOINTMENTS, ehpad_id)
+    today = datetime.combine(now.astimezone(PARIS).date(), time(), tzinfo=PARIS)
+    where = (
+        (appointments.c.ehpad_id == ehpad_id)
+        & (appointments.c.starts_at >= today)
+        & (appointments.c.starts_at < today + timedelta(days=days))
+    )
+    async with uow:
+        views = await _views(uow, keys, where)
+        await audit(
+            uow,
+            now,
+            "appointment.list",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            "establishment",
+            ehpad_id,
+        )
+        await uow.commit()
+    return views
+
+
+async def expert_agenda(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal,
+    expert_id: UUID,
+    start: date,
+    days: int,
+    now: datetime,
+    client_address: str | None = None,
+) -> list[AppointmentView]:
+    """An expert's appointments from ``start`` (a Paris date) for ``days`` days."""
+    async with uow:
+        expert = await _expert(uow, expert_id)
+        policy.require(actor, Action.VIEW_AGENDA, expert)
+        first = datetime.combine(start, time(), tzinfo=PARIS)
+        last = datetime.combine(start + timedelta(days=days), time(), tzinfo=PARIS)
+        where = (
+            (appointments.c.expert_id == expert_id)
+            & (appointments.c.starts_at >= first)
+            & (appointments.c.starts_at < last)
+        )
+        views = await _views(uow, keys, where)
+        await audit(uow, now, "agenda.read", Outcome.SUCCESS, actor.user, client_address, "expert", expert_id)
+        await uow.commit()
+    return views
