@@ -618,6 +618,40 @@ async def set_checklist_item(
         await uow.commit()
 
 
+async def save_checklist(
+    uow: UnitOfWork,
+    actor: Principal,
+    appointment_id: UUID,
+    done: frozenset[ChecklistItem],
+    now: datetime,
+    client_address: str | None = None,
+) -> None:
+    """The care home's whole checklist at once (the preparation page's form): ticked items are done."""
+    async with uow:
+        ref, _version = await _ref(uow, appointment_id)
+        policy.require(actor, Action.PREPARE_APPOINTMENT, ref)
+        store = uow.store(SchedulingStore)
+        header = await store.header(appointment_id)
+        if header is None or header.status != AppointmentStatus.BOOKED.value:
+            raise NotBookable()
+        for item in ChecklistItem:
+            await store.set_checklist_item(
+                appointment_id, item, item in done, actor.user.id, now, keep_date=True
+            )
+        await store.touch(appointment_id, now)
+        await audit(
+            uow,
+            now,
+            "appointment.prepare",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            OBJECT_TYPE,
+            appointment_id,
+        )
+        await uow.commit()
+
+
 # ---------------------------------------------------------------------------------------------- reading
 
 

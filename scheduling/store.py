@@ -480,16 +480,25 @@ class SchedulingStore:
     # ------------------------------------------------------------------------------------- preparation
 
     async def set_checklist_item(
-        self, appointment_id: UUID, item: ChecklistItem, done: bool, user_id: UUID, now: datetime
+        self,
+        appointment_id: UUID,
+        item: ChecklistItem,
+        done: bool,
+        user_id: UUID,
+        now: datetime,
+        *,
+        keep_date: bool = False,
     ) -> None:
-        await self._session.execute(
-            delete(appointment_checklist).where(
-                and_(
-                    appointment_checklist.c.appointment_id == appointment_id,
-                    appointment_checklist.c.item == item.value,
-                )
-            )
+        """Tick or untick one item. With ``keep_date``, an item already ticked keeps who and when."""
+        where = and_(
+            appointment_checklist.c.appointment_id == appointment_id,
+            appointment_checklist.c.item == item.value,
         )
+        if done and keep_date:
+            exists = await self._session.scalar(select(appointment_checklist.c.item).where(where))
+            if exists is not None:
+                return
+        await self._session.execute(delete(appointment_checklist).where(where))
         if done:
             await self._session.execute(
                 insert(appointment_checklist).values(

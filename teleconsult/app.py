@@ -17,6 +17,7 @@ import web as web_package
 from records.crypto import KeyFileError, LocalKeyring, generate_key_file
 from records.residents import pages as residents_pages
 from records.residents import routes as residents_routes
+from scheduling import pages as scheduling_pages
 from scheduling import routes as scheduling_routes
 from teleconsult import health
 from teleconsult.clock import Clock, SystemClock
@@ -155,5 +156,6 @@ def create_app(
     ):
         mount(app, routes)
     mount(app, residents_pages.routes)
+    mount(app, scheduling_pages.routes)
     mount_static(app, "/static", WEB_DIR / "static")
     return app

@@ -11,7 +11,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -89,6 +89,11 @@ def local_datetime(value: datetime, fmt: str = "medium") -> str:
 
 def local_date(value: datetime, fmt: str = "full") -> str:
     return format_date(value.astimezone(PARIS).date(), format=fmt, locale=Locale.parse(current_language()))
+
+
+def local_day(value: date, fmt: str = "full") -> str:
+    """A calendar date (no time, no zone): 'lundi 23 novembre 2026'."""
+    return format_date(value, format=fmt, locale=Locale.parse(current_language()))
 
 
 def local_time(value: datetime) -> str:

@@ -1,18 +1,23 @@
-"""Role home pages and the language switch. Later issues fill the homes (agenda, appointments, activity);
-until then each says plainly what is there and what is not yet."""
+"""Role home pages and the language switch: the care home's day (today's and upcoming teleconsultations and
+what is left to prepare), the expert's afternoon. The coordinator's activity arrives with the reports issue;
+until then that page says plainly what is there and what is not yet."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from scheduling import service as scheduling
+from scheduling.model import PARIS
 from teleconsult.db import UnitOfWork
 from teleconsult.forms import local_path, read_form
 from teleconsult.i18n import LANGUAGES
 from teleconsult.identity import service
 from teleconsult.identity.model import Role
 from teleconsult.identity.policy import HOME_ROUTE, Action, Principal
-from teleconsult.keys import PRINCIPAL, SESSION_FACTORY, SETTINGS
-from teleconsult.middleware import LANGUAGE_COOKIE
+from teleconsult.keys import CLOCK, KEYRING, PRINCIPAL, SESSION_FACTORY, SETTINGS
+from teleconsult.middleware import LANGUAGE_COOKIE, client_address_of
 from teleconsult.pages import current_principal, render_page
 from teleconsult.routing import PageSpec, Routes
 
@@ -29,10 +34,14 @@ async def root(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(str(request.app.router[HOME_ROUTE[principal.role]].url_for()))
 
 
-async def _home(request: web.Request, template: str) -> web.Response:
+def _uow(request: web.Request) -> UnitOfWork:
+    return UnitOfWork(request.app[SESSION_FACTORY])
+
+
+async def _home(request: web.Request, template: str, **context: Any) -> web.Response:
     principal = current_principal(request)
-    establishment = await service.own_establishment(UnitOfWork(request.app[SESSION_FACTORY]), principal)
-    return render_page(request, template, user=principal.user, establishment=establishment)
+    establishment = await service.own_establishment(_uow(request), principal)
+    return render_page(request, template, user=principal.user, establishment=establishment, **context)
 
 
 @routes.get(
@@ -42,12 +51,39 @@ async def _home(request: web.Request, template: str) -> web.Response:
     page=PageSpec(role=Role.IDE, care_home=True),
 )
 async def care_home_home(request: web.Request) -> web.Response:
-    return await _home(request, "home_care_home.html")
+    principal = current_principal(request)
+    now = request.app[CLOCK].now()
+    views = await scheduling.care_home_appointments(
+        _uow(request), request.app[KEYRING], principal, now, days=8, client_address=client_address_of(request)
+    )
+    today = now.astimezone(PARIS).date()
+    booked = [v for v in views if v.appointment.is_open]
+    return await _home(
+        request,
+        "home_care_home.html",
+        today=[v for v in views if v.appointment.local_start.date() == today],
+        upcoming=[v for v in booked if v.appointment.local_start.date() > today],
+        to_prepare=[v for v in booked if v.appointment.missing()],
+    )
 
 
 @routes.get("/expert", name="home.expert", action=Action.VIEW_EXPERT_HOME, page=PageSpec(role=Role.EXPERT))
 async def expert_home(request: web.Request) -> web.Response:
-    return await _home(request, "home_expert.html")
+    principal = current_principal(request)
+    now = request.app[CLOCK].now()
+    today: list[scheduling.AppointmentView] = []
+    if principal.role is Role.EXPERT:
+        today = await scheduling.expert_agenda(
+            _uow(request),
+            request.app[KEYRING],
+            principal,
+            principal.user.id,
+            now.astimezone(PARIS).date(),
+            1,
+            now,
+            client_address_of(request),
+        )
+    return await _home(request, "home_expert.html", today=today)
 
 
 @routes.get(

@@ -17,6 +17,7 @@ from tests.integration.access_columns import (
     Column,
     _column,
     action,
+    page,
 )
 
 PATH_VALUES: dict[str, object] = {
@@ -52,4 +53,21 @@ ROWS: dict[str, dict[str, Column]] = {
     "api.windows.remove": {ANY: unknown_to(HOSPITAL)},
     "api.leaves.add": {ANY: action(*HOSPITAL)},
     "api.leaves.remove": {ANY: unknown_to(HOSPITAL)},
+    # Pages. The nurse's: the list, the three steps (an empty POST goes back to step 1), one appointment.
+    "appointments.list": {ANY: page(*CARE_HOME)},
+    "appointments.new": {ANY: page(*CARE_HOME)},
+    "appointments.create": {ANY: action(*CARE_HOME)},
+    "appointments.view": {ANY: page(hidden=(*CARE_HOME, *HOSPITAL))},
+    "appointments.checklist": {ANY: unknown_to(CARE_HOME)},
+    "appointments.cancel": {ANY: unknown_to(CARE_HOME, HOSPITAL)},
+    "appointments.no_show": {ANY: unknown_to(CARE_HOME, HOSPITAL)},
+    "appointments.reschedule": {ANY: page(hidden=CARE_HOME)},
+    "appointments.reschedule.submit": {ANY: unknown_to(CARE_HOME)},
+    # The hospital's: the week's agenda and availability (an empty form re-renders with 422).
+    "agenda": {ANY: page(*HOSPITAL)},
+    "availability": {ANY: page(*HOSPITAL)},
+    "availability.windows.add": {ANY: action(*HOSPITAL)},
+    "availability.windows.remove": {ANY: unknown_to(HOSPITAL)},
+    "availability.leaves.add": {ANY: action(*HOSPITAL)},
+    "availability.leaves.remove": {ANY: unknown_to(HOSPITAL)},
 }
