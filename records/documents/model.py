@@ -95,12 +95,6 @@ class TooManyPixels(DocumentError):
     )
 
 
-class EmptyFile(DocumentError):
-    code = "document.empty"
-    status = 422
-    message = N_("The file is empty. Choose the file again.")
-
-
 class UnreadableDocument(DocumentError):
     """A stored document failed to decrypt or verify (altered, truncated, moved, or its key is gone)."""
 
