@@ -14,7 +14,10 @@ from pathlib import Path
 from aiohttp import web
 
 import web as web_package
+from records.blobs import LocalBlobStore
 from records.crypto import KeyFileError, LocalKeyring, generate_key_file
+from records.documents import pages as documents_pages
+from records.documents import routes as documents_routes
 from records.residents import pages as residents_pages
 from records.residents import routes as residents_routes
 from scheduling import pages as scheduling_pages
@@ -30,6 +33,7 @@ from teleconsult.identity.service import LoginSettings
 from teleconsult.identity.store import IdentityStore
 from teleconsult.identity.totp import TotpBox
 from teleconsult.keys import (
+    BLOB_STORE,
     CATALOGUES,
     CLOCK,
     ENGINE,
@@ -139,6 +143,7 @@ def create_app(
     app[PASSWORDS] = passwords or Passwords(fast=settings.mode == "test")
     app[TOTP_BOX] = TotpBox(settings.secret_key)
     app[KEYRING] = load_keyring(settings)
+    app[BLOB_STORE] = LocalBlobStore(settings.blob_dir)
     app[LOGIN_SETTINGS] = login_settings(settings)
     app[CATALOGUES] = Catalogues(WEB_DIR / "translations")
     app[RENDERER] = Renderer(WEB_DIR / "templates", {"is_demo": settings.is_demo, **TEMPLATE_GLOBALS})
@@ -152,10 +157,12 @@ def create_app(
         identity_routes.routes,
         residents_routes.routes,
         scheduling_routes.routes,
+        documents_routes.routes,
         web_routes.routes,
     ):
         mount(app, routes)
     mount(app, residents_pages.routes)
     mount(app, scheduling_pages.routes)
+    mount(app, documents_pages.routes)
     mount_static(app, "/static", WEB_DIR / "static")
     return app

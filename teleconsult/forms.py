@@ -26,14 +26,14 @@ REQUIRED = N_("This field is required.")
 
 #: What aiohttp raises on a body it cannot parse: bad encoding or charset name (LookupError), broken
 #: multipart (ValueError, AssertionError, HttpProcessingError such as LineTooLong or InvalidHeader).
-_UNREADABLE = (ValueError, LookupError, AssertionError, HttpProcessingError)
+UNREADABLE_BODY = (ValueError, LookupError, AssertionError, HttpProcessingError)
 
 
 async def read_form_lists(request: web.Request) -> dict[str, list[str]]:
     """The url-encoded or multipart form, every value of every field (files are ignored)."""
     try:
         data = await request.post()
-    except _UNREADABLE as exc:
+    except UNREADABLE_BODY as exc:
         raise MalformedRequest() from exc
     values: dict[str, list[str]] = {}
     for key, value in data.items():
@@ -50,7 +50,7 @@ async def read_form(request: web.Request) -> dict[str, str]:
 async def read_json(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json(loads=json.loads)
-    except _UNREADABLE as exc:
+    except UNREADABLE_BODY as exc:
         raise MalformedRequest(N_("The request body is not valid JSON.")) from exc
     if not isinstance(body, dict):
         raise MalformedRequest(N_("The request body must be a JSON object."))

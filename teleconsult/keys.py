@@ -8,6 +8,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 if TYPE_CHECKING:  # only for the AppKey type parameters below; importing them for real would be circular
+    from aiohttp import MultipartReader  # noqa: F401
+
+    from records.blobs import BlobStore  # noqa: F401
     from records.crypto import LocalKeyring  # noqa: F401
     from teleconsult.clock import Clock  # noqa: F401
     from teleconsult.i18n import Catalogues  # noqa: F401
@@ -31,6 +34,8 @@ LOGIN_SETTINGS: Final = web.AppKey["LoginSettings"]("login_settings")
 ROUTE_SPECS: Final = web.AppKey["dict[str, RouteSpec]"]("route_specs")
 #: The health-data keys (KEKs and the blind-index key), read once at startup.
 KEYRING: Final = web.AppKey["LocalKeyring"]("keyring")
+#: Where encrypted documents, photos and recordings are kept (records.blobs), under Settings.blob_dir.
+BLOB_STORE: Final = web.AppKey["BlobStore"]("blob_store")
 
 # Request-scoped values.
 PRINCIPAL: Final = web.RequestKey["Principal | None"]("principal")
@@ -38,3 +43,5 @@ SESSION_TOKEN: Final = web.RequestKey[str]("session_token")
 SESSION_EXPIRED: Final = web.RequestKey[bool]("session_expired")
 PRE_SESSION: Final = web.RequestKey[str]("pre_session")
 LANGUAGE: Final = web.RequestKey[str]("language")
+#: The multipart reader of a streamed upload whose first part (the CSRF token) the CSRF middleware read.
+MULTIPART: Final = web.RequestKey["MultipartReader"]("multipart")

@@ -10,18 +10,21 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from aiohttp.typedefs import Handler
 
 from records.audit.model import Outcome
+from records.blobs import BlobNotFound
+from records.crypto import CryptoError
 from teleconsult import i18n
 from teleconsult.clients import client_address
 from teleconsult.db import UnitOfWork
-from teleconsult.errors import DomainError, Forbidden, InvalidInput, TooManyRequests
-from teleconsult.forms import read_form
+from teleconsult.errors import DomainError, Forbidden, InvalidInput, MalformedRequest, TooManyRequests
+from teleconsult.forms import UNREADABLE_BODY, read_form
 from teleconsult.i18n import N_
 from teleconsult.identity.policy import (
     HOME_ROUTE,
@@ -39,6 +42,7 @@ from teleconsult.keys import (
     CLOCK,
     LANGUAGE,
     LOGIN_SETTINGS,
+    MULTIPART,
     PRE_SESSION,
     PRINCIPAL,
     RENDERER,
@@ -59,6 +63,12 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSIONLESS_ROUTES = frozenset({"static", "healthz", "readyz"})
+#: The most a CSRF token part of a streamed upload may hold (a token is 64 hex digits).
+CSRF_PART_MAX = 256
+
+#: What the user reads when stored health data fails to decrypt or verify (records.crypto, records.blobs).
+UNREADABLE_CODE = "document.unreadable"
+UNREADABLE_MESSAGE = N_("Unreadable document: contact the administrator.")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -78,6 +88,8 @@ ERROR_PAGES: dict[int, tuple[str, str]] = {
         N_("Reload the page to see the current state, then try again."),
     ),
     413: (N_("The file or form is too large"), N_("Send a smaller file (or fewer at once) and try again.")),
+    415: (N_("This kind of file is not accepted"), N_("Send a photo (JPEG, PNG, HEIC) or a PDF.")),
+    416: (N_("This part of the file does not exist"), N_("Download the whole file again.")),
     422: (N_("Some fields need your attention"), N_("Go back, correct the fields shown and send again.")),
     429: (N_("Too many attempts"), N_("Wait a moment before trying again.")),
     500: (
@@ -140,10 +152,13 @@ def render_error(
     fields: dict[str, str] | None = None,
     code: str | None = None,
     headers: dict[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> web.Response:
     title, next_step = ERROR_PAGES.get(status, ERROR_PAGES[500 if status >= 500 else 400])
     _ = i18n.gettext_
     text = _(message) if message else _(title)
+    if message and params:
+        text = text % params
     translated_fields = {name: _(msg) for name, msg in (fields or {}).items()}
     if wants_json(request):
         body: dict[str, Any] = {"error": code or str(status), "message": text}
@@ -229,7 +244,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             headers={"Retry-After": str(exc.retry_after_seconds)},
         )
     except DomainError as exc:
-        return render_error(request, exc.status, exc.text, code=exc.code)
+        return render_error(request, exc.status, exc.text, code=exc.code, params=exc.params)
+    except (CryptoError, BlobNotFound) as exc:
+        # Stored health data that does not decrypt or verify (altered, truncated, moved, key gone) or a
+        # missing blob: an alert for the operator, by code and ids only; the user never sees a trace, and
+        # nothing of the data was sent (readers yield verified bytes only; handlers check before sending).
+        log.error("stored data unreadable", extra={"code": exc.code, **_ids_in_path(request)})
+        return render_error(request, 500, UNREADABLE_MESSAGE, code=UNREADABLE_CODE)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -237,7 +258,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             request,
             exc.status,
             headers={
-                k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")
+                k: v
+                for k, v in exc.headers.items()
+                if k in ("Allow", "Retry-After", "WWW-Authenticate", "Content-Range", "Accept-Ranges")
             },
         )
     except OSError:
@@ -250,6 +273,17 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         # The traceback goes to the log (which never holds request bodies); the user sees a reference.
         log.exception("unhandled error")
         return render_error(request, 500)
+
+
+def _ids_in_path(request: web.Request) -> dict[str, str]:
+    """The UUIDs named in the URL (resident_id, document_id...), for a log line that holds no data."""
+    ids: dict[str, str] = {}
+    for name, value in request.match_info.items():
+        try:
+            ids[name] = str(uuid.UUID(value))
+        except ValueError:
+            continue
+    return ids
 
 
 @web.middleware
@@ -348,11 +382,38 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
         return response
     expected = csrf_token(request)
     sent = request.headers.get(CSRF_HEADER)
+    spec = route_spec(request)
+    if (
+        sent is None
+        and spec is not None
+        and spec.streams_body
+        and request.content_type == "multipart/form-data"
+    ):
+        sent = await _first_part_token(request)
     if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         sent = (await read_form(request)).get(CSRF_FIELD)
     if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise Forbidden(N_("This form has expired. Reload the page and send it again."))
     return await handler(request)
+
+
+async def _first_part_token(request: web.Request) -> str | None:
+    """The ``csrf_token`` part a streamed upload's form sends first; the reader, positioned after it, is
+    left to the handler. Nothing else of the body is read before the token is checked."""
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+        if not isinstance(part, BodyPartReader) or part.name != CSRF_FIELD or part.filename is not None:
+            return None
+        token = bytearray()
+        while chunk := await part.read_chunk(CSRF_PART_MAX):
+            token += chunk
+            if len(token) > CSRF_PART_MAX:
+                return None
+    except UNREADABLE_BODY as exc:
+        raise MalformedRequest() from exc
+    request[MULTIPART] = reader
+    return token.decode("ascii", errors="replace").strip()
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

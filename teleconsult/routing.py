@@ -39,6 +39,9 @@ class RouteSpec:
     action: Action
     handler: Handler | None  # None for the static files resource
     page: PageSpec | None = None
+    #: The handler reads a multipart body itself, part by part (file uploads above max_body_bytes): a form
+    #: without the X-CSRF-Token header must then send ``csrf_token`` as its first part.
+    streams_body: bool = False
 
 
 @dataclass
@@ -46,10 +49,17 @@ class Routes:
     specs: list[RouteSpec] = field(default_factory=list)
 
     def route(
-        self, method: str, path: str, *, name: str, action: Action, page: PageSpec | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        name: str,
+        action: Action,
+        page: PageSpec | None = None,
+        streams_body: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self.specs.append(RouteSpec(method, path, name, action, handler, page))
+            self.specs.append(RouteSpec(method, path, name, action, handler, page, streams_body))
             return handler
 
         return register
@@ -59,8 +69,10 @@ class Routes:
     ) -> Callable[[Handler], Handler]:
         return self.route("GET", path, name=name, action=action, page=page)
 
-    def post(self, path: str, *, name: str, action: Action) -> Callable[[Handler], Handler]:
-        return self.route("POST", path, name=name, action=action)
+    def post(
+        self, path: str, *, name: str, action: Action, streams_body: bool = False
+    ) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, name=name, action=action, streams_body=streams_body)
 
 
 def mount(app: web.Application, routes: Routes) -> None:

@@ -65,6 +65,10 @@ class Settings:
     key_file: Path = Path("")
     #: The key file's content itself (from a secrets manager), used instead of key_file when set.
     keyring_json: str = ""
+    # Uploads of residents' documents (records.documents): checked while the body is read, and before any
+    # image is decoded. The JSON and form bodies' cap (max_body_bytes) does not apply to them.
+    upload_max_bytes: int = 20 * 1024 * 1024
+    upload_max_pixels: int = 40_000_000
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -179,6 +183,8 @@ def load_settings(
         raise SettingsError(f"{ENV_PREFIX}TRUSTED_PROXIES: {exc}") from exc
     if settings.session_idle_minutes <= 0 or settings.session_absolute_hours <= 0:
         raise SettingsError("les durées de session doivent être positives")
+    if settings.upload_max_bytes <= 0 or settings.upload_max_pixels <= 0:
+        raise SettingsError("les limites des fichiers envoyés doivent être positives")
     return settings
 
 

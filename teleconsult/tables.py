@@ -1,6 +1,7 @@
 """Imports every package's store so that :data:`metadata` knows every table (for Alembic and tests)."""
 
 from records.audit import store as _audit_store  # noqa: F401
+from records.documents import store as _documents_store  # noqa: F401
 from records.residents import store as _residents_store  # noqa: F401
 from scheduling import store as _scheduling_store  # noqa: F401
 from teleconsult.db import metadata

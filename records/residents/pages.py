@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from records.documents.labels import DOCUMENT_LABELS
+from records.documents.routes import list_for, upload_limits
 from records.residents import service
 from records.residents.model import (
     OID_NIA,
@@ -217,10 +219,32 @@ async def residents_create(request: web.Request) -> web.StreamResponse:
     raise redirect(request, "residents.view", resident_id=str(resident.id))
 
 
+async def render_resident(
+    request: web.Request, resident: Resident, status: int = 200, **context: Any
+) -> web.Response:
+    """The resident's page with its documents (their listing is audited) and the upload form; ``context``
+    carries a refused upload's message and typed title."""
+    documents = await list_for(request)
+    context.setdefault("upload_error", None)
+    context.setdefault("upload_error_params", {})
+    context.setdefault("upload_errors", {})
+    context.setdefault("upload_title", "")
+    return render_page(
+        request,
+        "residents/view.html",
+        status,
+        resident=resident,
+        documents=documents,
+        upload_limits=upload_limits(request),
+        **DOCUMENT_LABELS,
+        **_labels(),
+        **context,
+    )
+
+
 @routes.get("/residents/{resident_id}", name="residents.view", action=Action.VIEW_RESIDENTS)
 async def residents_view(request: web.Request) -> web.StreamResponse:
-    resident = await load_resident(request)
-    return render_page(request, "residents/view.html", resident=resident, **_labels())
+    return await render_resident(request, await load_resident(request))
 
 
 @routes.get("/residents/{resident_id}/edit", name="residents.edit", action=Action.EDIT_RESIDENTS)

@@ -1,5 +1,7 @@
 """Issue 4, item 8: a canary resident entered through the HTTP API leaves no plaintext anywhere: not in the
-SQLite file (nor its -wal), not in a pg_dump of the PostgreSQL database, not in the logs."""
+SQLite file (nor its -wal), not in a pg_dump of the PostgreSQL database, not in the logs. The same for a
+document whose title, file name and content carry the canary: not in the database, the blob directory
+(every file of it) or the logs either."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from records.residents.model import OID_TEST_NIR, nir_key
@@ -19,6 +22,14 @@ from tests.integration.conftest import Env
 CANARY_NAME = "Canaryzzqx"
 CANARY_FIRST = "Zzqxelle"
 CANARY_INS = "2380478646777" + f"{nir_key('2380478646777'):02d}"
+#: A PDF (stored byte for byte, so the canary really is in what is encrypted) about the canary resident.
+CANARY_PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% Patient: "
+    + CANARY_NAME.encode()
+    + b" "
+    + CANARY_INS.encode()
+    + b"\nxref\n0 1\ntrailer << /Root 1 0 R >>\nstartxref\n9\n%%EOF\n"
+)
 
 
 def _needles() -> list[bytes]:
@@ -71,6 +82,17 @@ async def test_the_canary_resident_is_nowhere_in_plaintext(
         "/api/v1/residents/search", json={"q": CANARY_INS}, headers={"X-CSRF-Token": token}
     )
     assert [r["id"] for r in (await found.json())["residents"]] == [resident_id]
+    document = aiohttp.FormData()
+    document.add_field("title", f"Lettre de {CANARY_NAME}")
+    document.add_field("file", CANARY_PDF, filename=f"{CANARY_NAME}.pdf", content_type="application/pdf")
+    uploaded = await env.client.post(
+        f"/api/v1/residents/{resident_id}/documents", data=document, headers={"X-CSRF-Token": token}
+    )
+    assert uploaded.status == 201, await uploaded.text()
+    listed = await env.client.get(f"/api/v1/residents/{resident_id}/documents")
+    assert (await listed.json())["documents"][0]["title"] == f"Lettre de {CANARY_NAME}"
+    downloaded = await env.client.get((await uploaded.json())["download_url"])
+    assert await downloaded.read() == CANARY_PDF
     await env.client.close()  # runs the app's cleanup: the engine is disposed, SQLite checkpoints
 
     url = settings.database_url
@@ -82,6 +104,9 @@ async def test_the_canary_resident_is_nowhere_in_plaintext(
     else:
         haystacks = {"pg_dump": await _pg_dump(url)}
     assert any(b"resident.create" in h for h in haystacks.values()), "the search must look at real data"
+    blobs = [p for p in settings.blob_dir.rglob("*") if p.is_file()]
+    assert len(blobs) == 1, "the search must look at the document's blob"
+    haystacks.update({str(p): p.read_bytes() for p in blobs})
     # Every log record with its extras, aiohttp's access log included: searches travel in request bodies,
     # so no URL holds a name or an INS.
     records = list(caplog.records)
