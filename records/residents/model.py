@@ -235,6 +235,19 @@ def query_token(word: str) -> str:
     return "P:" + word[:PREFIX_LENGTH] if len(word) >= PREFIX_LENGTH else "W:" + word
 
 
+def lookup_tokens(query_words: list[str]) -> set[str]:
+    """The tokens the index is asked for, every one of which a match must have. A word shorter than the
+    prefix length is looked up whole, so it must not be a beginning still being typed: "n'd" (N'DIAYE) or
+    "le g" (LE GALL) would find nobody. Short words are therefore left to :func:`matches_name_query`
+    whenever a longer word can narrow the lookup, and the last short word (the one being typed) always,
+    unless it is the only word."""
+    long_words = [word for word in query_words if len(word) >= PREFIX_LENGTH]
+    if long_words:
+        return {query_token(word) for word in long_words}
+    whole = query_words[:-1] or query_words
+    return {query_token(word) for word in whole}
+
+
 def matches_name_query(traits: IdentityTraits, query_words: list[str]) -> bool:
     """Every query word starts some word of the birth or used name (the check after the index lookup)."""
     words = name_words(traits.birth_name) + name_words(traits.used_name or "")
