@@ -8,6 +8,7 @@ Each one asks the access policy (care-home staff of the resident's EHPAD only; s
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
@@ -19,10 +20,10 @@ from records.residents.model import (
     ResidentDetails,
     check_details,
     looks_like_ins,
+    lookup_tokens,
     matches_name_query,
     name_words,
     normalise_nir,
-    query_token,
 )
 from records.residents.store import ResidentStore
 from teleconsult.db import UnitOfWork
@@ -59,6 +60,38 @@ async def create_resident(
         )
         await uow.commit()
     return resident
+
+
+async def import_residents(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal | None,
+    ehpad_id: UUID,
+    details: Sequence[ResidentDetails],
+    now: datetime,
+) -> list[Resident]:
+    """Create many residents of one EHPAD at once (the demo's residents; later, imports): the host's
+    operator (``actor`` None) or that EHPAD's staff. Each resident gets its own data key and its own
+    "resident.create" audit event, as with :func:`create_resident`; all or none are saved. Raises
+    InvalidInput (the first wrong one) and InsTaken (an INS twice, or already in the EHPAD)."""
+    policy.require_unless_operator(actor, Action.EDIT_RESIDENTS, ehpad_id)
+    for one in details:
+        check_details(one, now.date())
+    residents = [Resident(uuid.uuid4(), ehpad_id, one, 1, now, now) for one in details]
+    who = actor.user if actor else None
+    async with uow:
+        await uow.store(ResidentStore).add_many(residents, keys, now)
+        for resident in residents:
+            await audit(uow, now, "resident.create", Outcome.SUCCESS, who, None, OBJECT_TYPE, resident.id)
+        await uow.commit()
+    return residents
+
+
+async def count_residents(uow: UnitOfWork) -> int:
+    """How many residents the database holds, every EHPAD together: for the host's operator (the demo
+    adds its residents only to an empty registry). Reads no health data."""
+    async with uow.reading():
+        return await uow.store(ResidentStore).count()
 
 
 async def view_resident(
@@ -142,7 +175,7 @@ async def search_residents(
             words = name_words(query)[:MAX_QUERY_WORDS]
             if not words:
                 raise InvalidInput({"q": N_("Type the beginning of a name, or an INS.")})
-            hashes = {token_index(keys.index_key, ehpad_id, query_token(word)) for word in words}
+            hashes = {token_index(keys.index_key, ehpad_id, token) for token in lookup_tokens(words)}
             candidates = await store.get_many(
                 await store.ids_with_all_tokens(ehpad_id, hashes, LIST_LIMIT), keys
             )
