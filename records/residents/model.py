@@ -197,6 +197,32 @@ class Resident:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class RecordAccess:
+    """One event of the audit trail about a resident's record, with the names a reader needs. ``action``
+    is the trail's code ("resident.read"); ``user_name`` is None for the host's operator (the demo's
+    residents, imports) or an account since removed."""
+
+    at: datetime
+    action: str
+    outcome: str
+    user_id: UUID | None
+    user_name: str | None
+    role: str | None
+    establishment_id: UUID | None
+    establishment_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAccesses:
+    """One page of the accesses to a resident's record, newest first; ``older_than`` is where the next
+    page starts (None on the last page)."""
+
+    resident_id: UUID
+    accesses: list[RecordAccess]
+    older_than: int | None
+
+
 def check_details(details: ResidentDetails, today: date) -> None:
     """Traits, INS key and INS against traits; an INS is required once the identity came from INSi."""
     check_traits(details.traits, today)

@@ -14,8 +14,11 @@ from datetime import datetime
 from uuid import UUID
 
 from records.audit.model import Outcome
+from records.audit.service import accesses_to
 from records.residents.fields import SealingKeys, ins_index, token_index
 from records.residents.model import (
+    RecordAccess,
+    RecordAccesses,
     Resident,
     ResidentDetails,
     check_details,
@@ -31,11 +34,13 @@ from teleconsult.errors import InvalidInput, NotFound
 from teleconsult.i18n import N_
 from teleconsult.identity import policy
 from teleconsult.identity.policy import Action, Principal
+from teleconsult.identity.service.directory import names_of
 from teleconsult.identity.service.trail import audit
 
 OBJECT_TYPE = "resident"
 LIST_LIMIT = 500
 SEARCH_LIMIT = 50
+ACCESSES_PAGE = 50
 MAX_QUERY_WORDS = 5
 
 
@@ -117,6 +122,63 @@ async def view_resident(
         )
         await uow.commit()
     return resident
+
+
+async def list_record_accesses(
+    uow: UnitOfWork,
+    actor: Principal,
+    resident_id: UUID,
+    now: datetime,
+    client_address: str | None = None,
+    older_than: int | None = None,
+    page_size: int = ACCESSES_PAGE,
+) -> RecordAccesses:
+    """The médecin coordonnateur of the resident's EHPAD reads who accessed the record (creations, reads,
+    edits, and these very lists), newest first, ``page_size`` at a time (``older_than``: the page after
+    the one that ended there). Staff of another EHPAD get 404, anyone else 403. This read is audited
+    first, so it is the first line of what it shows. Nothing about the resident is decrypted."""
+    async with uow:
+        ehpad_id = await uow.store(ResidentStore).ehpad_of(resident_id)
+        if ehpad_id is None:
+            raise NotFound()
+        policy.require(actor, Action.VIEW_RECORD_ACCESSES, ehpad_id)
+        await audit(
+            uow,
+            now,
+            "resident.accesses",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            OBJECT_TYPE,
+            resident_id,
+        )
+        await uow.commit()
+    events = await accesses_to(uow, OBJECT_TYPE, str(resident_id), page_size + 1, older_than)
+    shown = events[:page_size]
+    async with uow.reading():
+        names = await names_of(
+            uow,
+            {e.actor_id for e in shown if e.actor_id is not None},
+            {e.establishment_id for e in shown if e.establishment_id is not None},
+        )
+    accesses = []
+    for event in shown:
+        user = names.users.get(event.actor_id) if event.actor_id else None
+        accesses.append(
+            RecordAccess(
+                at=event.at,
+                action=event.action,
+                outcome=event.outcome.value,
+                user_id=event.actor_id,
+                user_name=user.display_name if user else None,
+                role=event.role,
+                establishment_id=event.establishment_id,
+                establishment_name=names.establishments.get(event.establishment_id)
+                if event.establishment_id
+                else None,
+            )
+        )
+    return RecordAccesses(resident_id, accesses, shown[-1].seq if len(events) > page_size else None)
 
 
 async def edit_resident(

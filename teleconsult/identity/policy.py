@@ -32,6 +32,10 @@ class Action(StrEnum):
     ADMIN_USERS = "admin_users"
     VIEW_RESIDENTS = "view_residents"  # list, search and read residents' records (object: the EHPAD id)
     EDIT_RESIDENTS = "edit_residents"  # create and edit them (object: the resident's EHPAD id)
+    # Who accessed a resident's record (object: the resident's EHPAD id). The médecin coordonnateur's
+    # alone: watching over medical confidentiality is a physician's duty, and the list says what each of
+    # the nurses did, which their manager (the IDEC) should not get as a by-product.
+    VIEW_RECORD_ACCESSES = "view_record_accesses"
 
 
 class Decision(Enum):
@@ -57,7 +61,7 @@ _CARE_HOME_ACTIONS = frozenset({Action.VIEW_CARE_HOME_HOME, Action.VIEW_RESIDENT
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.IDE: _CARE_HOME_ACTIONS,
     Role.IDEC: _CARE_HOME_ACTIONS,
-    Role.MEDECIN_CO: _CARE_HOME_ACTIONS,
+    Role.MEDECIN_CO: _CARE_HOME_ACTIONS | {Action.VIEW_RECORD_ACCESSES},
     Role.EXPERT: frozenset({Action.VIEW_EXPERT_HOME}),
     Role.SECRETARIAT: frozenset({Action.VIEW_EXPERT_HOME}),
     Role.COORDINATEUR: frozenset({Action.VIEW_COORDINATION_HOME}),
@@ -65,7 +69,7 @@ _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 }
 
 #: Actions on one EHPAD's residents: the object is the EHPAD's id (a resident's ``ehpad_id``).
-_RESIDENT_ACTIONS = frozenset({Action.VIEW_RESIDENTS, Action.EDIT_RESIDENTS})
+_RESIDENT_ACTIONS = frozenset({Action.VIEW_RESIDENTS, Action.EDIT_RESIDENTS, Action.VIEW_RECORD_ACCESSES})
 
 #: Actions every logged-in principal may do.
 _EVERY_USER = frozenset({Action.SIGN_OUT, Action.VIEW_OWN_ACCOUNT, Action.MANAGE_OWN_CREDENTIALS})

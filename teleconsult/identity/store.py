@@ -191,6 +191,12 @@ class IdentityStore:
         ).first()
         return _establishment(row) if row else None
 
+    async def establishment_names(self, ids: Sequence[UUID]) -> dict[UUID, str]:
+        if not ids:
+            return {}
+        query = select(establishments.c.id, establishments.c.name).where(establishments.c.id.in_(ids))
+        return {row.id: row.name for row in (await self.session.execute(query)).all()}
+
     async def list_establishments(self, kind: EstablishmentKind | None = None) -> list[Establishment]:
         query = select(establishments).order_by(establishments.c.kind, establishments.c.name)
         if kind is not None:
@@ -308,6 +314,9 @@ class IdentityStore:
     async def get_user(self, user_id: UUID) -> User | None:
         found = await self._users(users.c.id == user_id)
         return found[0] if found else None
+
+    async def get_users(self, ids: Sequence[UUID]) -> list[User]:
+        return await self._users(users.c.id.in_(ids)) if ids else []
 
     async def get_user_by_username(self, username: str) -> User | None:
         found = await self._users(users.c.username == username)
