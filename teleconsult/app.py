@@ -25,6 +25,8 @@ from scheduling import routes as scheduling_routes
 from teleconsult import health
 from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
+from teleconsult.demo import DEMO_EHPAD_NAMES
+from teleconsult.demo_residents import demo_ehpad_ids, seed_demo_residents
 from teleconsult.i18n import Catalogues
 from teleconsult.identity import routes as identity_routes
 from teleconsult.identity.model import SessionPolicy, ThrottleRule
@@ -105,6 +107,21 @@ async def _sweep_sessions(app: web.Application) -> None:
             log.exception("session sweep failed; will retry")
 
 
+async def _demo_residents(app: web.Application) -> AsyncIterator[None]:
+    """``teleconsult demo``: give the demo care homes their fictitious residents at the first start. The
+    command seeds the territory before the health-data keys are loaded; the residents need those keys."""
+    session_factory = app[SESSION_FACTORY]
+
+    def new_uow() -> UnitOfWork:
+        return UnitOfWork(session_factory)
+
+    ehpad_ids = await demo_ehpad_ids(new_uow, DEMO_EHPAD_NAMES)
+    added = await seed_demo_residents(new_uow, app[KEYRING], ehpad_ids, app[CLOCK].now())
+    if added:
+        log.info("demo residents created", extra={"residents": added, "care_homes": len(ehpad_ids)})
+    yield
+
+
 async def _password_workers(app: web.Application) -> AsyncIterator[None]:
     yield
     app[PASSWORDS].close()
@@ -149,6 +166,8 @@ def create_app(
     app[RENDERER] = Renderer(WEB_DIR / "templates", {"is_demo": settings.is_demo, **TEMPLATE_GLOBALS})
     app[ROUTE_SPECS] = {}
     app.cleanup_ctx.append(_database)
+    if settings.mode == "demo":
+        app.cleanup_ctx.append(_demo_residents)
     app.cleanup_ctx.append(_password_workers)
     app.cleanup_ctx.append(_background_tasks)
     app.on_response_prepare.append(security_headers)

@@ -83,6 +83,8 @@ _EHPAD_NAMES = (
     "La Prairie",
     "Les Saules",
 )
+#: The names the demo's care homes are created with (and found by, to give them residents).
+DEMO_EHPAD_NAMES = tuple(f"EHPAD {name} (démo)" for name in _EHPAD_NAMES)
 _TOWNS = (
     "Versailles",
     "Le Chesnay",
@@ -149,11 +151,11 @@ async def seed_demo(new_uow: Callable[[], UnitOfWork], passwords: Passwords, now
         new_uow(), None, mignon, "Unité de gérontopsychiatrie", DepartmentKind.PSYCHOGERIATRIC_UNIT, now
     )
     ehpads: list[uuid.UUID] = []
-    for index, name in enumerate(_EHPAD_NAMES):
+    for index, name in enumerate(DEMO_EHPAD_NAMES):
         town = _TOWNS[index % len(_TOWNS)]
         ehpad = await establishment(
             mk.EHPAD,
-            f"EHPAD {name} (démo)",
+            name,
             f"7890{index + 1:04d}0",
             f"{index + 3} rue des Essais, {town}",
             rng.choice((64, 72, 80, 84, 96, 110)),

@@ -66,12 +66,17 @@ async def verify(uow: UnitOfWork, batch_size: int = VERIFY_BATCH) -> VerifyResul
 
 
 async def accesses_to(
-    uow: UnitOfWork, object_type: str, object_id: str, limit: int = ACCESSES_LIMIT
+    uow: UnitOfWork,
+    object_type: str,
+    object_id: str,
+    limit: int = ACCESSES_LIMIT,
+    before_seq: int | None = None,
 ) -> list[AuditEvent]:
-    """The latest events about one object (e.g. every read of one resident's record), newest first.
+    """The latest events about one object (e.g. every read of one resident's record), newest first; with
+    ``before_seq``, those older than that event (the next page).
 
     The caller has already checked the access policy (e.g. the médecin coordonnateur of the resident's
     EHPAD). Opens its own reading unit of work.
     """
     async with uow.reading():
-        return await uow.store(AuditStore).events_for(object_type, object_id, limit)
+        return await uow.store(AuditStore).events_for(object_type, object_id, limit, before_seq)

@@ -201,14 +201,15 @@ class AuditStore:
             yield batch
             after = batch[-1].seq
 
-    async def events_for(self, object_type: str, object_id: str, limit: int) -> list[AuditEvent]:
-        """The latest ``limit`` events about one object, newest first."""
-        rows = (
-            await self.session.execute(
-                select(audit_events)
-                .where(audit_events.c.object_type == object_type, audit_events.c.object_id == object_id)
-                .order_by(audit_events.c.seq.desc())
-                .limit(limit)
-            )
-        ).all()
+    async def events_for(
+        self, object_type: str, object_id: str, limit: int, before_seq: int | None = None
+    ) -> list[AuditEvent]:
+        """The latest ``limit`` events about one object (older than event ``before_seq`` if given: the next
+        page, by keyset), newest first."""
+        query = select(audit_events).where(
+            audit_events.c.object_type == object_type, audit_events.c.object_id == object_id
+        )
+        if before_seq is not None:
+            query = query.where(audit_events.c.seq < before_seq)
+        rows = (await self.session.execute(query.order_by(audit_events.c.seq.desc()).limit(limit))).all()
         return [_event(row) for row in rows]

@@ -203,6 +203,32 @@ class Resident:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class RecordAccess:
+    """One event of the audit trail about a resident's record, with the names a reader needs. ``action``
+    is the trail's code ("resident.read"); ``user_name`` is None for the host's operator (the demo's
+    residents, imports) or an account since removed."""
+
+    at: datetime
+    action: str
+    outcome: str
+    user_id: UUID | None
+    user_name: str | None
+    role: str | None
+    establishment_id: UUID | None
+    establishment_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAccesses:
+    """One page of the accesses to a resident's record, newest first; ``older_than`` is where the next
+    page starts (None on the last page)."""
+
+    resident_id: UUID
+    accesses: list[RecordAccess]
+    older_than: int | None
+
+
 def check_details(details: ResidentDetails, today: date) -> None:
     """Traits, INS key and INS against traits; an INS is required once the identity came from INSi."""
     check_traits(details.traits, today)
@@ -239,6 +265,19 @@ def name_tokens(traits: IdentityTraits) -> set[str]:
 def query_token(word: str) -> str:
     """The token a query word is looked up by: its prefix token, or the whole word when shorter."""
     return "P:" + word[:PREFIX_LENGTH] if len(word) >= PREFIX_LENGTH else "W:" + word
+
+
+def lookup_tokens(query_words: list[str]) -> set[str]:
+    """The tokens the index is asked for, every one of which a match must have. A word shorter than the
+    prefix length is looked up whole, so it must not be a beginning still being typed: "n'd" (N'DIAYE) or
+    "le g" (LE GALL) would find nobody. Short words are therefore left to :func:`matches_name_query`
+    whenever a longer word can narrow the lookup, and the last short word (the one being typed) always,
+    unless it is the only word."""
+    long_words = [word for word in query_words if len(word) >= PREFIX_LENGTH]
+    if long_words:
+        return {query_token(word) for word in long_words}
+    whole = query_words[:-1] or query_words
+    return {query_token(word) for word in whole}
 
 
 def matches_name_query(traits: IdentityTraits, query_words: list[str]) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from records.audit.model import Outcome
 from records.documents.labels import DOCUMENT_LABELS
 from records.documents.routes import list_for, upload_limits
 from records.residents import service
@@ -25,7 +26,15 @@ from records.residents.model import (
     Sex,
     StaleResident,
 )
-from records.residents.routes import _uow, _utf8, _version, load_resident, parse_details, resident_json
+from records.residents.routes import (
+    _uow,
+    _utf8,
+    _version,
+    load_accesses,
+    load_resident,
+    parse_details,
+    resident_json,
+)
 from teleconsult.errors import InvalidInput
 from teleconsult.forms import Field, parse, read_form, uuid_in_path
 from teleconsult.i18n import N_
@@ -70,6 +79,21 @@ OID_LABELS: dict[str, str] = {
     OID_TEST_NIA: N_("Test NIA (fictitious identity)"),
     OID_NIR: N_("NIR (social security number)"),
     OID_NIA: N_("NIA (person without a NIR)"),
+}
+
+#: The audit trail's actions on a resident's record, in plain words (others are shown as their code).
+ACCESS_ACTION_LABELS: dict[str, str] = {
+    "resident.create": N_("Created the record"),
+    "resident.read": N_("Opened the record"),
+    "resident.update": N_("Changed the record"),
+    "resident.accesses": N_("Looked at who accessed the record"),
+    "document.list": N_("Listed the record's documents"),
+}
+
+OUTCOME_LABELS: dict[str, str] = {
+    Outcome.SUCCESS: N_("Done"),
+    Outcome.FAILURE: N_("Failed"),
+    Outcome.DENIED: N_("Refused"),
 }
 
 SEARCH_FIELDS = [Field("q", required=False, max_length=100, convert=_utf8)]
@@ -245,6 +269,21 @@ async def render_resident(
 @routes.get("/residents/{resident_id}", name="residents.view", action=Action.VIEW_RESIDENTS)
 async def residents_view(request: web.Request) -> web.StreamResponse:
     return await render_resident(request, await load_resident(request))
+
+
+@routes.get(
+    "/residents/{resident_id}/accesses", name="residents.accesses", action=Action.VIEW_RECORD_ACCESSES
+)
+async def residents_accesses(request: web.Request) -> web.StreamResponse:
+    page = await load_accesses(request)
+    return render_page(
+        request,
+        "residents/accesses.html",
+        page=page,
+        first_page=request.query.get("older_than") is None,
+        action_labels=ACCESS_ACTION_LABELS,
+        outcome_labels=OUTCOME_LABELS,
+    )
 
 
 @routes.get("/residents/{resident_id}/edit", name="residents.edit", action=Action.EDIT_RESIDENTS)

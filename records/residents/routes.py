@@ -12,7 +12,15 @@ from typing import Any
 from aiohttp import web
 
 from records.residents import service
-from records.residents.model import IdentityStatus, IdentityTraits, Ins, Resident, ResidentDetails, Sex
+from records.residents.model import (
+    IdentityStatus,
+    IdentityTraits,
+    Ins,
+    RecordAccesses,
+    Resident,
+    ResidentDetails,
+    Sex,
+)
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import InvalidInput, MalformedRequest
 from teleconsult.forms import Field, parse, read_json, uuid_in_path
@@ -195,6 +203,52 @@ async def load_resident(request: web.Request) -> Resident:
 @routes.get("/api/v1/residents/{resident_id}", name="api.residents.view", action=Action.VIEW_RESIDENTS)
 async def view_resident(request: web.Request) -> web.Response:
     return web.json_response(resident_json(await load_resident(request)))
+
+
+ACCESSES_QUERY = [Field("older_than", required=False, max_length=20, convert=_version)]
+
+
+def accesses_json(page: RecordAccesses) -> dict[str, Any]:
+    return {
+        "resident_id": str(page.resident_id),
+        "accesses": [
+            {
+                "at": access.at.isoformat(),
+                "action": access.action,
+                "outcome": access.outcome,
+                "user_id": str(access.user_id) if access.user_id else None,
+                "user_name": access.user_name,
+                "role": access.role,
+                "establishment_id": str(access.establishment_id) if access.establishment_id else None,
+                "establishment_name": access.establishment_name,
+            }
+            for access in page.accesses
+        ],
+        "older_than": page.older_than,
+    }
+
+
+async def load_accesses(request: web.Request) -> RecordAccesses:
+    """One page of who accessed the resident named in the URL (``?older_than=`` for the next ones)."""
+    older_than = parse(request.query, ACCESSES_QUERY)["older_than"]
+    return await service.list_record_accesses(
+        _uow(request),
+        current_principal(request),
+        uuid_in_path(request, "resident_id"),
+        request.app[CLOCK].now(),
+        client_address_of(request),
+        older_than,
+    )
+
+
+@routes.get(
+    "/api/v1/residents/{resident_id}/accesses",
+    name="api.residents.accesses",
+    action=Action.VIEW_RECORD_ACCESSES,
+)
+async def resident_accesses(request: web.Request) -> web.Response:
+    """Who accessed a resident's record, newest first: for the EHPAD's médecin coordonnateur."""
+    return web.json_response(accesses_json(await load_accesses(request)))
 
 
 @routes.route(

@@ -14,16 +14,19 @@ from datetime import datetime
 from uuid import UUID
 
 from records.audit.model import Outcome
+from records.audit.service import accesses_to
 from records.residents.fields import SealingKeys, ins_index, token_index
 from records.residents.model import (
+    RecordAccess,
+    RecordAccesses,
     Resident,
     ResidentDetails,
     check_details,
     looks_like_ins,
+    lookup_tokens,
     matches_name_query,
     name_words,
     normalise_nir,
-    query_token,
 )
 from records.residents.store import ResidentStore
 from records.sealing import DossierKey
@@ -32,11 +35,13 @@ from teleconsult.errors import InvalidInput, NotFound
 from teleconsult.i18n import N_
 from teleconsult.identity import policy
 from teleconsult.identity.policy import Action, Principal
+from teleconsult.identity.service.directory import names_of
 from teleconsult.identity.service.trail import audit
 
 OBJECT_TYPE = "resident"
 LIST_LIMIT = 500
 SEARCH_LIMIT = 50
+ACCESSES_PAGE = 50
 MAX_QUERY_WORDS = 5
 
 
@@ -63,6 +68,38 @@ async def create_resident(
     return resident
 
 
+async def import_residents(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal | None,
+    ehpad_id: UUID,
+    details: Sequence[ResidentDetails],
+    now: datetime,
+) -> list[Resident]:
+    """Create many residents of one EHPAD at once (the demo's residents; later, imports): the host's
+    operator (``actor`` None) or that EHPAD's staff. Each resident gets its own data key and its own
+    "resident.create" audit event, as with :func:`create_resident`; all or none are saved. Raises
+    InvalidInput (the first wrong one) and InsTaken (an INS twice, or already in the EHPAD)."""
+    policy.require_unless_operator(actor, Action.EDIT_RESIDENTS, ehpad_id)
+    for one in details:
+        check_details(one, now.date())
+    residents = [Resident(uuid.uuid4(), ehpad_id, one, 1, now, now) for one in details]
+    who = actor.user if actor else None
+    async with uow:
+        await uow.store(ResidentStore).add_many(residents, keys, now)
+        for resident in residents:
+            await audit(uow, now, "resident.create", Outcome.SUCCESS, who, None, OBJECT_TYPE, resident.id)
+        await uow.commit()
+    return residents
+
+
+async def count_residents(uow: UnitOfWork) -> int:
+    """How many residents the database holds, every EHPAD together: for the host's operator (the demo
+    adds its residents only to an empty registry). Reads no health data."""
+    async with uow.reading():
+        return await uow.store(ResidentStore).count()
+
+
 async def view_resident(
     uow: UnitOfWork,
     keys: SealingKeys,
@@ -86,6 +123,63 @@ async def view_resident(
         )
         await uow.commit()
     return resident
+
+
+async def list_record_accesses(
+    uow: UnitOfWork,
+    actor: Principal,
+    resident_id: UUID,
+    now: datetime,
+    client_address: str | None = None,
+    older_than: int | None = None,
+    page_size: int = ACCESSES_PAGE,
+) -> RecordAccesses:
+    """The médecin coordonnateur of the resident's EHPAD reads who accessed the record (creations, reads,
+    edits, and these very lists), newest first, ``page_size`` at a time (``older_than``: the page after
+    the one that ended there). Staff of another EHPAD get 404, anyone else 403. This read is audited
+    first, so it is the first line of what it shows. Nothing about the resident is decrypted."""
+    async with uow:
+        ehpad_id = await uow.store(ResidentStore).ehpad_of(resident_id)
+        if ehpad_id is None:
+            raise NotFound()
+        policy.require(actor, Action.VIEW_RECORD_ACCESSES, ehpad_id)
+        await audit(
+            uow,
+            now,
+            "resident.accesses",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            OBJECT_TYPE,
+            resident_id,
+        )
+        await uow.commit()
+    events = await accesses_to(uow, OBJECT_TYPE, str(resident_id), page_size + 1, older_than)
+    shown = events[:page_size]
+    async with uow.reading():
+        names = await names_of(
+            uow,
+            {e.actor_id for e in shown if e.actor_id is not None},
+            {e.establishment_id for e in shown if e.establishment_id is not None},
+        )
+    accesses = []
+    for event in shown:
+        user = names.users.get(event.actor_id) if event.actor_id else None
+        accesses.append(
+            RecordAccess(
+                at=event.at,
+                action=event.action,
+                outcome=event.outcome.value,
+                user_id=event.actor_id,
+                user_name=user.display_name if user else None,
+                role=event.role,
+                establishment_id=event.establishment_id,
+                establishment_name=names.establishments.get(event.establishment_id)
+                if event.establishment_id
+                else None,
+            )
+        )
+    return RecordAccesses(resident_id, accesses, shown[-1].seq if len(events) > page_size else None)
 
 
 async def edit_resident(
@@ -144,7 +238,7 @@ async def search_residents(
             words = name_words(query)[:MAX_QUERY_WORDS]
             if not words:
                 raise InvalidInput({"q": N_("Type the beginning of a name, or an INS.")})
-            hashes = {token_index(keys.index_key, ehpad_id, query_token(word)) for word in words}
+            hashes = {token_index(keys.index_key, ehpad_id, token) for token in lookup_tokens(words)}
             candidates = await store.get_many(
                 await store.ids_with_all_tokens(ehpad_id, hashes, LIST_LIMIT), keys
             )

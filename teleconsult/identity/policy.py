@@ -42,6 +42,10 @@ class Action(StrEnum):
     )
     MARK_NO_SHOW = "mark_no_show"  # either side, once it has started (object: AppointmentRef)
     VIEW_AGENDA = "view_agenda"  # an expert's agenda (object: the expert User)
+    # Who accessed a resident's record (object: the resident's EHPAD id). The médecin coordonnateur's
+    # alone: watching over medical confidentiality is a physician's duty, and the list says what each of
+    # the nurses did, which their manager (the IDEC) should not get as a by-product.
+    VIEW_RECORD_ACCESSES = "view_record_accesses"
 
 
 class Decision(Enum):
@@ -97,7 +101,7 @@ _HOSPITAL_ACTIONS = frozenset(
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.IDE: _CARE_HOME_ACTIONS,
     Role.IDEC: _CARE_HOME_ACTIONS,
-    Role.MEDECIN_CO: _CARE_HOME_ACTIONS,
+    Role.MEDECIN_CO: _CARE_HOME_ACTIONS | {Action.VIEW_RECORD_ACCESSES},
     Role.EXPERT: _HOSPITAL_ACTIONS,
     Role.SECRETARIAT: _HOSPITAL_ACTIONS,
     Role.COORDINATEUR: frozenset({Action.VIEW_COORDINATION_HOME}),
@@ -105,7 +109,9 @@ _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 }
 
 #: Actions on one EHPAD's residents: the object is the EHPAD's id (a resident's ``ehpad_id``).
-_RESIDENT_ACTIONS = frozenset({Action.VIEW_RESIDENTS, Action.EDIT_RESIDENTS, Action.BOOK_APPOINTMENTS})
+_RESIDENT_ACTIONS = frozenset(
+    {Action.VIEW_RESIDENTS, Action.EDIT_RESIDENTS, Action.BOOK_APPOINTMENTS, Action.VIEW_RECORD_ACCESSES}
+)
 #: Actions on one appointment: the object is an AppointmentRef.
 _APPOINTMENT_ACTIONS = frozenset(
     {Action.VIEW_APPOINTMENT, Action.CANCEL_APPOINTMENT, Action.PREPARE_APPOINTMENT, Action.MARK_NO_SHOW}

@@ -191,6 +191,12 @@ class IdentityStore:
         ).first()
         return _establishment(row) if row else None
 
+    async def establishment_names(self, ids: Sequence[UUID]) -> dict[UUID, str]:
+        if not ids:
+            return {}
+        query = select(establishments.c.id, establishments.c.name).where(establishments.c.id.in_(ids))
+        return {row.id: row.name for row in (await self.session.execute(query)).all()}
+
     async def list_establishments(self, kind: EstablishmentKind | None = None) -> list[Establishment]:
         query = select(establishments).order_by(establishments.c.kind, establishments.c.name)
         if kind is not None:
@@ -309,6 +315,9 @@ class IdentityStore:
         found = await self._users(users.c.id == user_id)
         return found[0] if found else None
 
+    async def get_users(self, ids: Sequence[UUID]) -> list[User]:
+        return await self._users(users.c.id.in_(ids)) if ids else []
+
     async def get_user_by_username(self, username: str) -> User | None:
         found = await self._users(users.c.username == username)
         return found[0] if found else None
@@ -327,9 +336,6 @@ class IdentityStore:
             & users.c.is_active.is_(True)
             & users.c.department_id.in_(teams)
         )
-
-    async def get_users(self, user_ids: Sequence[UUID]) -> list[User]:
-        return await self._users(users.c.id.in_(list(user_ids))) if user_ids else []
 
     async def count_users(self) -> int:
         return int((await self.session.execute(select(func.count()).select_from(users))).scalar_one())

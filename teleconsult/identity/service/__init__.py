@@ -4,6 +4,7 @@ admin manages)."""
 
 from teleconsult.identity.service.directory import (
     EstablishmentView,
+    Names,
     add_convention,
     add_department,
     create_establishment,
@@ -13,6 +14,7 @@ from teleconsult.identity.service.directory import (
     list_establishments,
     list_teams,
     list_users,
+    names_of,
     own_establishment,
     view_establishment,
 )
@@ -41,6 +43,7 @@ __all__ = [
     "EstablishmentView",
     "LoginResult",
     "LoginSettings",
+    "Names",
     "SecondFactorUnreadable",
     "add_convention",
     "add_department",
@@ -58,6 +61,7 @@ __all__ = [
     "load_principal",
     "log_in",
     "log_out",
+    "names_of",
     "open_session",
     "own_establishment",
     "reset_second_factor",

@@ -221,6 +221,26 @@ async def deactivate_user(uow: UnitOfWork, actor: Principal | None, user_id: UUI
     return target.deactivated()
 
 
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Who is who, for lists that show other people's actions (an audit trail): users by id, with their
+    role, and establishments' names by id. No access check: the caller's use case has made it."""
+
+    users: dict[UUID, User]
+    establishments: dict[UUID, str]
+
+
+async def names_of(uow: UnitOfWork, user_ids: set[UUID], establishment_ids: set[UUID]) -> Names:
+    """The users and establishments named by ids, inside ``uow``'s open transaction (absent ids are
+    left out: an account or establishment may since have been removed)."""
+    store = uow.store(IdentityStore)
+    found = await store.get_users(sorted(user_ids))
+    return Names(
+        users={user.id: user for user in found},
+        establishments=await store.establishment_names(sorted(establishment_ids)),
+    )
+
+
 async def find_user(uow: UnitOfWork, username: str) -> User | None:
     """For the command line only (the operator of the host)."""
     async with uow.reading():
