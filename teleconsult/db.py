@@ -61,6 +61,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted and overwritten content is zeroed rather than left in free space: a crypto-shredded record's
+    # wrapped data key (and a re-wrapped key's old form) must not survive in the file. Measured cost:
+    # docs/adr/0010-key-rotation-and-retention.md.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
