@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 if TYPE_CHECKING:  # only for the AppKey type parameters below; importing them for real would be circular
-    from records.crypto import LocalKeyring  # noqa: F401
+    from records.crypto import ReloadingKeyring  # noqa: F401
     from teleconsult.clock import Clock  # noqa: F401
     from teleconsult.i18n import Catalogues  # noqa: F401
     from teleconsult.identity.passwords import Passwords  # noqa: F401
@@ -29,8 +29,8 @@ PASSWORDS: Final = web.AppKey["Passwords"]("passwords")
 TOTP_BOX: Final = web.AppKey["TotpBox"]("totp_box")
 LOGIN_SETTINGS: Final = web.AppKey["LoginSettings"]("login_settings")
 ROUTE_SPECS: Final = web.AppKey["dict[str, RouteSpec]"]("route_specs")
-#: The health-data keys (KEKs and the blind-index key), read once at startup.
-KEYRING: Final = web.AppKey["LocalKeyring"]("keyring")
+#: The health-data keys (KEKs and the blind-index key), read at startup and again when they change.
+KEYRING: Final = web.AppKey["ReloadingKeyring"]("keyring")
 
 # Request-scoped values.
 PRINCIPAL: Final = web.RequestKey["Principal | None"]("principal")
