@@ -56,7 +56,7 @@ async def test_readers_never_fail_while_every_data_key_moves_to_the_new_kek(
         failures: list[BaseException] = []
 
         async def reader(seed: int) -> None:
-            pick = random.Random(seed)  # noqa: S311 - picking residents, not a secret
+            pick = random.Random(seed)
             count = 0
             while not done.is_set():
                 resident = pick.choice(created)
