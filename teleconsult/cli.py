@@ -25,6 +25,9 @@ from records.crypto import (
     rotate_key_file,
 )
 from records.crypto.rotation import KekUsage, RotationError, RotationProgress
+from records.retention.model import RetentionKind, RetentionPeriods, RetentionResult
+from records.retention.service import DEFAULT_BATCH_SIZE as DEFAULT_RETENTION_BATCH
+from records.retention.service import run_retention, tables_to_scrub
 from records.rotation.service import (
     DEFAULT_BATCH_SIZE,
     KeysReport,
@@ -34,7 +37,7 @@ from records.rotation.service import (
 )
 from teleconsult.app import WEB_DIR, create_app
 from teleconsult.clock import SystemClock
-from teleconsult.db import UnitOfWork, create_engine, create_session_factory
+from teleconsult.db import UnitOfWork, create_engine, create_session_factory, scrub_deleted
 from teleconsult.demo import DEMO_ACCOUNTS, seed_demo
 from teleconsult.errors import DomainError, InvalidInput
 from teleconsult.i18n import N_, Catalogues
@@ -486,6 +489,84 @@ def keys_status(data_dir: Path | None, config: str | None) -> None:
         click.echo(
             f"Rotation INACHEVÉE : tâche {job.id} vers la clé {job.target_kek_id}, {job.processed} clé(s) "
             "traitée(s) ; reprendre avec teleconsult keys rewrap"
+        )
+
+
+@main.group()
+def retention() -> None:
+    """Delete, or crypto-shred, what has been kept for its whole retention period."""
+
+
+_KIND_LABELS = {
+    RetentionKind.MEDICAL_RECORDS: "dossiers médicaux",
+    RetentionKind.TECHNICAL_DATA: "données techniques",
+    RetentionKind.RECORDINGS: "enregistrements",
+}
+_COUNT_LABELS = {
+    "records": "dossier(s)",
+    "sessions": "session(s)",
+    "login_counters": "compteur(s) de connexion",
+}
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Print what is due and change nothing.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_RETENTION_BATCH,
+    show_default=True,
+    help="Records shredded per transaction.",
+)
+@data_dir_option
+@config_option
+def retention_run(dry_run: bool, batch_size: int, data_dir: Path | None, config: str | None) -> None:
+    """Crypto-shred the medical records and delete the technical data whose retention period has run out."""
+    settings = _settings(data_dir=data_dir, config=config)
+    periods = RetentionPeriods(
+        settings.retention_medical_records_years,
+        settings.retention_technical_months,
+        settings.retention_recordings_days,
+    )
+
+    async def run() -> tuple[list[RetentionResult], bool | None]:
+        engine = create_engine(settings.sqlalchemy_url)
+        try:
+            sessions = create_session_factory(engine)
+            results = await run_retention(
+                lambda: UnitOfWork(sessions),
+                periods,
+                SystemClock().now(),
+                dry_run=dry_run,
+                batch_size=batch_size,
+            )
+            tables = [] if dry_run else tables_to_scrub(results)
+            return results, (await scrub_deleted(engine, tables) if tables else None)
+        finally:
+            await engine.dispose()
+
+    try:
+        results, scrubbed = _run(run)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"base de données illisible ou pas à jour (teleconsult db upgrade) : {exc.__class__.__name__}"
+        ) from exc
+    if dry_run:
+        click.echo("Simulation : rien n'est modifié.")
+    verb = "à supprimer" if dry_run else "supprimé(s)"
+    for result in results:
+        counts = ", ".join(f"{n} {_COUNT_LABELS.get(what, what)}" for what, n in result.counts.items())
+        click.echo(
+            f"{_KIND_LABELS[result.kind]} (dernière activité avant le {result.cutoff.date().isoformat()}) : "
+            f"{counts} {verb}"
+        )
+        for record_id in result.ids:
+            click.echo(f"  {record_id}")
+    if scrubbed is False:
+        click.echo(
+            "Le journal WAL de SQLite n'a pas pu être vidé (lecteurs en cours) : relancez la commande plus "
+            "tard pour effacer les dernières copies des clés détruites.",
+            err=True,
         )
 
 

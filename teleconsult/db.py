@@ -6,6 +6,7 @@ is passed to whoever needs it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -157,3 +158,21 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
+
+
+async def scrub_deleted(engine: AsyncEngine, tables: Sequence[str]) -> bool:
+    """After deletions that must leave nothing behind (crypto-shredding): on SQLite, copy the WAL into the
+    database file (where secure_delete has zeroed the deleted content) and truncate the WAL to zero bytes,
+    so no older page image of the deleted rows stays in it; on PostgreSQL, VACUUM ``tables`` so their
+    dead row versions are removed. Returns False when SQLite could not truncate the WAL because readers
+    were still using it (run again later); the deletion itself is committed either way."""
+    async with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            # No BEGIN: a checkpoint cannot run inside a transaction.
+            connection = await connection.execution_options(**{READ_ONLY: True})
+            row = (await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+            return int(row[0]) == 0  # (busy, WAL frames, frames checkpointed)
+        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        quoted = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in tables)
+        await connection.exec_driver_sql(f"VACUUM {quoted}")
+        return True

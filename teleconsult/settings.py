@@ -65,6 +65,12 @@ class Settings:
     key_file: Path = Path("")
     #: The key file's content itself (from a secrets manager), used instead of key_file when set.
     keyring_json: str = ""
+    # Retention (records/retention, ``teleconsult retention run``): how long each kind of data is kept after
+    # its last activity before it is deleted or crypto-shredded.
+    retention_medical_records_years: int = 20
+    retention_technical_months: int = 12
+    #: Recordings do not exist yet: read and checked, used once the video work adds them.
+    retention_recordings_days: int = 30
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -179,6 +185,13 @@ def load_settings(
         raise SettingsError(f"{ENV_PREFIX}TRUSTED_PROXIES: {exc}") from exc
     if settings.session_idle_minutes <= 0 or settings.session_absolute_hours <= 0:
         raise SettingsError("les durées de session doivent être positives")
+    for name in (
+        "retention_medical_records_years",
+        "retention_technical_months",
+        "retention_recordings_days",
+    ):
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()}: une durée de conservation doit être positive")
     return settings
 
 

@@ -159,3 +159,24 @@ def _sort_key(resident: Resident) -> tuple[str, str, str]:
         " ".join(name_words(" ".join(traits.first_names))),
         str(resident.id),
     )
+
+
+async def residents_inactive_since(uow: UnitOfWork, before: datetime, limit: int) -> tuple[int, list[UUID]]:
+    """How many residents (of every EHPAD) had no activity on their record since ``before``, and the ids
+    of the ``limit`` oldest. For the retention job only (an operator command): no user, no policy; ids
+    only, nothing decrypted."""
+    async with uow.reading():
+        store = uow.store(ResidentStore)
+        return await store.count_inactive_since(before), await store.ids_inactive_since(before, limit)
+
+
+async def shred_residents(uow: UnitOfWork, resident_ids: list[UUID], now: datetime) -> list[UUID]:
+    """Crypto-shred these residents' records in one transaction: their data keys are deleted (so their
+    ciphertexts can never be read again, from any copy), then their rows and name tokens; one audit event
+    ``resident.shred`` per record (its id only). For the retention job only. Returns the ids shredded."""
+    async with uow:
+        shredded = await uow.store(ResidentStore).shred(resident_ids)
+        for resident_id in shredded:
+            await audit(uow, now, "resident.shred", Outcome.SUCCESS, None, None, OBJECT_TYPE, resident_id)
+        await uow.commit()
+    return shredded

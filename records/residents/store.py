@@ -209,6 +209,10 @@ class ResidentStore:
         )
         return list((await self._session.scalars(query)).all())
 
+    async def count_inactive_since(self, before: datetime) -> int:
+        query = select(func.count()).select_from(residents).where(residents.c.last_activity_at < before)
+        return int(await self._session.scalar(query) or 0)
+
     async def shred(self, resident_ids: Sequence[UUID]) -> list[UUID]:
         """Crypto-shred residents: delete their data keys, then their rows (their name tokens go with
         them). Returns the ids actually deleted, so a run that finds some already gone still says the truth.

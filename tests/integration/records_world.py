@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from records.crypto import LocalKeyring, generate_key_file
 from records.residents.fields import SealingKeys
 from records.residents.model import IdentityStatus, IdentityTraits, Resident, ResidentDetails, Sex
@@ -49,6 +51,7 @@ class World:
     clock: FixedClock
     nurse: Principal
     new_uow: Callable[[], UnitOfWork]
+    engine: AsyncEngine
 
     def keyring(self) -> LocalKeyring:
         """The key file as it is now."""
@@ -77,7 +80,7 @@ async def records_world(db_url: str, tmp_path: Path, clock: FixedClock) -> Async
 
         ehpad = await make_establishment(new_uow, clock.now(), EstablishmentKind.EHPAD)
         nurse = await make_user(new_uow, passwords, clock.now(), Role.IDE, ehpad)
-        yield World(key_file, clock, Principal(nurse, True), new_uow)
+        yield World(key_file, clock, Principal(nurse, True), new_uow, engine)
     finally:
         passwords.close()
         await engine.dispose()
