@@ -248,3 +248,30 @@ def test_an_interrupted_rotation_shows_in_status_blocks_a_new_one_and_resumes_wi
     assert "Terminé : 6 clé(s) ré-enveloppée(s), 0 déjà à jour" in resumed.output
     status = runner.invoke(main, ["keys", "status", *data])
     assert "INACHEVÉE" not in status.output and "6 clé(s) de données" in status.output
+
+
+def test_retention_dry_run_changes_nothing_then_the_run_shreds_and_the_audit_chain_holds(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    assert runner.invoke(main, ["db", "upgrade", *data]).exit_code == 0
+    url = f"sqlite+aiosqlite:///{tmp_path / 'teleconsult.sqlite3'}"
+    ids: list[str] = []
+
+    async def seed() -> None:
+        async with records_world(url, tmp_path, FixedClock(datetime(1990, 3, 1, tzinfo=UTC))) as world:
+            ids.extend(str(r.id) for r in await world.add_residents(world.keyring(), 2))
+
+    asyncio.run(seed())
+    preview = runner.invoke(main, ["retention", "run", "--dry-run", *data])
+    assert preview.exit_code == 0, preview.output
+    assert "Simulation" in preview.output and "2 dossier(s) à supprimer" in preview.output
+    assert all(i in preview.output for i in ids)
+    again = runner.invoke(main, ["retention", "run", "--dry-run", *data])
+    assert "2 dossier(s) à supprimer" in again.output
+    shredded = runner.invoke(main, ["retention", "run", *data])
+    assert shredded.exit_code == 0, shredded.output
+    assert "2 dossier(s) supprimé(s)" in shredded.output
+    assert "0 dossier(s) supprimé(s)" in runner.invoke(main, ["retention", "run", *data]).output
+    verified = runner.invoke(main, ["audit", "verify", *data])
+    assert verified.exit_code == 0 and "intègre" in verified.output
