@@ -411,6 +411,7 @@ async def _book(
         rescheduled_from=rescheduled_from,
     )
     await store.add(appointment, key, idempotency_key, now)
+    await residents.record_activity_in(uow, request.resident_id, now)
     await audit(
         uow, now, "appointment.book", Outcome.SUCCESS, actor.user, client_address, OBJECT_TYPE, appointment.id
     )

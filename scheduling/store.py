@@ -106,7 +106,8 @@ appointments = Table(
     Column("id", Uuid, primary_key=True),
     Column("expert_id", Uuid, ForeignKey("users.id"), nullable=False),
     Column("ehpad_id", Uuid, ForeignKey("establishments.id"), nullable=False),
-    Column("resident_id", Uuid, ForeignKey("residents.id"), nullable=False),
+    # Shredding a resident's dossier deletes its appointments (their fields are sealed under its key).
+    Column("resident_id", Uuid, ForeignKey("residents.id", ondelete="CASCADE"), nullable=False),
     Column("specialty", String(32), nullable=False),
     Column("starts_at", UTCDateTime, nullable=False),
     Column("ends_at", UTCDateTime, nullable=False),

@@ -15,7 +15,7 @@ from aiohttp import web
 
 import web as web_package
 from records.blobs import LocalBlobStore
-from records.crypto import KeyFileError, LocalKeyring, generate_key_file
+from records.crypto import CryptoError, KeyFileError, LocalKeyring, ReloadingKeyring, generate_key_file
 from records.documents import pages as documents_pages
 from records.documents import routes as documents_routes
 from records.residents import pages as residents_pages
@@ -59,6 +59,8 @@ log = logging.getLogger("teleconsult.app")
 
 WEB_DIR = Path(web_package.__file__).parent
 SESSION_SWEEP_INTERVAL = 3600.0
+#: How often the key file is read again, so that new data keys are wrapped by the KEK a rotation made current.
+KEYRING_REFRESH_INTERVAL = 60.0
 
 
 def login_settings(settings: Settings) -> LoginSettings:
@@ -122,17 +124,36 @@ async def _demo_residents(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _refresh_keyring(app: web.Application) -> None:
+    """Read the health-data keys again every minute (``teleconsult keys rotate`` changes them while the
+    service runs; reads of keys wrapped by an unknown KEK already reload at once)."""
+    while True:
+        await asyncio.sleep(KEYRING_REFRESH_INTERVAL)
+        try:
+            if await asyncio.to_thread(app[KEYRING].reload):
+                log.info(
+                    "new current key-encryption key loaded", extra={"kek": app[KEYRING].current_kek_id()}
+                )
+        except CryptoError as exc:
+            log.error("key file unreadable; the keys already loaded stay in use", extra={"code": exc.code})
+
+
 async def _password_workers(app: web.Application) -> AsyncIterator[None]:
     yield
     app[PASSWORDS].close()
 
 
 async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(_sweep_sessions(app), name="session-sweep")
+    tasks = [
+        asyncio.create_task(_sweep_sessions(app), name="session-sweep"),
+        asyncio.create_task(_refresh_keyring(app), name="keyring-refresh"),
+    ]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def load_keyring(settings: Settings) -> LocalKeyring:
@@ -159,7 +180,7 @@ def create_app(
     app[CLOCK] = clock or SystemClock()
     app[PASSWORDS] = passwords or Passwords(fast=settings.mode == "test")
     app[TOTP_BOX] = TotpBox(settings.secret_key)
-    app[KEYRING] = load_keyring(settings)
+    app[KEYRING] = ReloadingKeyring(lambda: load_keyring(settings))
     app[BLOB_STORE] = LocalBlobStore(settings.blob_dir)
     app[LOGIN_SETTINGS] = login_settings(settings)
     app[CATALOGUES] = Catalogues(WEB_DIR / "translations")

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from records.audit.model import VerifyResult
 from records.audit.service import verify as verify_audit_chain
@@ -23,10 +24,20 @@ from records.crypto import (
     generate_key_file,
     rotate_key_file,
 )
-from records.crypto import status as key_status
+from records.crypto.rotation import KekUsage, RotationError, RotationProgress
+from records.retention.model import RetentionKind, RetentionPeriods, RetentionResult
+from records.retention.service import DEFAULT_BATCH_SIZE as DEFAULT_RETENTION_BATCH
+from records.retention.service import run_retention, tables_to_scrub
+from records.rotation.service import (
+    DEFAULT_BATCH_SIZE,
+    KeysReport,
+    keys_report,
+    refuse_if_unfinished,
+    rewrap_all,
+)
 from teleconsult.app import WEB_DIR, create_app
 from teleconsult.clock import SystemClock
-from teleconsult.db import UnitOfWork, create_engine, create_session_factory
+from teleconsult.db import UnitOfWork, create_engine, create_session_factory, scrub_deleted
 from teleconsult.demo import DEMO_ACCOUNTS, seed_demo
 from teleconsult.errors import DomainError, InvalidInput
 from teleconsult.i18n import N_, Catalogues
@@ -330,10 +341,17 @@ def keys() -> None:
     """The key-encryption keys that protect the health data."""
 
 
-def _show_keys(status: KeyringStatus) -> None:
+def _show_keys(status: KeyringStatus, usage: list[KekUsage] | None = None) -> None:
+    counts = {u.kek_id: u.data_keys for u in usage or []}
     for kek in status.keks:
         mark = "*" if kek.is_current else " "
-        click.echo(f"{mark} {kek.id}  version {kek.version}  créée {kek.created.isoformat()}")
+        wraps = f"  {counts[kek.id]} clé(s) de données" if kek.id in counts else ""
+        click.echo(f"{mark} {kek.id}  version {kek.version}  créée {kek.created.isoformat()}{wraps}")
+    for missing in (u for u in usage or [] if not u.in_keyring):
+        click.echo(
+            f"! {missing.kek_id}  ABSENTE du fichier de clés  "
+            f"{missing.data_keys} clé(s) de données illisibles"
+        )
     click.echo(
         f"{status.count} clé(s), courante : {status.current_id}"
         + (" (DÉMONSTRATION)" if status.is_demo else "")
@@ -347,6 +365,65 @@ def _keys_call(call: Callable[[], KeyringStatus]) -> None:
         raise click.ClickException(exc.reason) from exc
 
 
+def _load_keys(settings: Settings) -> LocalKeyring:
+    """The keys as configured (``keyring_json`` or the key file); never generated here."""
+    try:
+        if settings.keyring_json:
+            return LocalKeyring.from_json(settings.keyring_json)
+        return LocalKeyring.from_file(settings.key_path)
+    except KeyFileError as exc:
+        raise click.ClickException(exc.reason) from exc
+
+
+def _rotation_call(settings: Settings, use: Callable[[Callable[[], UnitOfWork]], Awaitable[T]]) -> T:
+    try:
+        return _run(lambda: _with_uow(settings, use))
+    except RotationError as exc:
+        raise click.ClickException(f"{exc} ({exc.code})") from exc
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"base de données illisible ou pas à jour (teleconsult db upgrade) : {exc.__class__.__name__}"
+        ) from exc
+
+
+def _show_progress(job: RotationProgress) -> None:
+    click.echo(f"  lot {job.batches} : {job.rewrapped} clé(s) ré-enveloppée(s), {job.skipped} déjà à jour")
+
+
+def _rewrap(settings: Settings, batch_size: int) -> None:
+    """Run or resume the re-wrap job to the current KEK, then say what each KEK still wraps."""
+    keyring = _load_keys(settings)
+    click.echo(f"Ré-enveloppement des clés de données vers la clé {keyring.current_kek_id()}…")
+
+    async def run(new_uow: Callable[[], UnitOfWork]) -> tuple[RotationProgress, KeysReport]:
+        job = await rewrap_all(new_uow, keyring, SystemClock(), batch_size, _show_progress)
+        return job, await keys_report(new_uow(), keyring.status())
+
+    job, report = _rotation_call(settings, run)
+    click.echo(
+        f"Terminé : {job.rewrapped} clé(s) ré-enveloppée(s), {job.skipped} déjà à jour (tâche {job.id})."
+    )
+    _show_keys(keyring.status(), report.usage)
+    left = sum(u.data_keys for u in report.usage if not u.is_current)
+    if left:
+        click.echo(
+            f"{left} clé(s) de données restent sous une ancienne clé (écrites pendant la rotation par un "
+            "service qui n'avait pas encore relu le fichier de clés) : relancez teleconsult keys rewrap.",
+            err=True,
+        )
+    else:
+        click.echo("Plus aucune clé de données n'utilise les anciennes clés : elles peuvent être retirées.")
+
+
+batch_size_option = click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Data keys re-wrapped per transaction.",
+)
+
+
 @keys.command("generate")
 @data_dir_option
 @config_option
@@ -358,21 +435,139 @@ def keys_generate(data_dir: Path | None, config: str | None) -> None:
 
 
 @keys.command("rotate")
+@batch_size_option
 @data_dir_option
 @config_option
-def keys_rotate(data_dir: Path | None, config: str | None) -> None:
-    """Add a new current key-encryption key; the old ones stay to unwrap existing data keys."""
+def keys_rotate(batch_size: int, data_dir: Path | None, config: str | None) -> None:
+    """Add a new current key-encryption key, then re-wrap every data key under it (online, in batches)."""
     settings = _settings(data_dir=data_dir, config=config)
+    if settings.keyring_json:
+        raise click.ClickException(
+            "les clés viennent de TELECONSULT_KEYRING_JSON : faites la rotation là où elles sont gardées, "
+            "mettez la variable à jour, puis lancez teleconsult keys rewrap"
+        )
+
+    async def check(new_uow: Callable[[], UnitOfWork]) -> None:
+        await refuse_if_unfinished(new_uow())
+
+    _rotation_call(settings, check)
     _keys_call(lambda: rotate_key_file(settings.key_path))
+    _rewrap(settings, batch_size)
+
+
+@keys.command("rewrap")
+@batch_size_option
+@data_dir_option
+@config_option
+def keys_rewrap(batch_size: int, data_dir: Path | None, config: str | None) -> None:
+    """Resume an interrupted re-wrap, or re-wrap to the current key every data key still under an old one."""
+    settings = _settings(data_dir=data_dir, config=config)
+    _rewrap(settings, batch_size)
 
 
 @keys.command("status")
 @data_dir_option
 @config_option
 def keys_status(data_dir: Path | None, config: str | None) -> None:
-    """List the key-encryption keys: id, version, creation date, which one is current."""
+    """List the key-encryption keys, how many data keys each wraps, and any unfinished re-wrap."""
     settings = _settings(data_dir=data_dir, config=config)
-    _keys_call(lambda: key_status(settings.key_path))
+    status = _load_keys(settings).status()
+
+    async def report(new_uow: Callable[[], UnitOfWork]) -> KeysReport:
+        return await keys_report(new_uow(), status)
+
+    try:
+        found = _run(lambda: _with_uow(settings, report))
+    except SQLAlchemyError as exc:
+        _show_keys(status)
+        raise click.ClickException(
+            f"base de données illisible, usage des clés inconnu ({exc.__class__.__name__})"
+        ) from exc
+    _show_keys(status, found.usage)
+    job = found.unfinished
+    if job is not None:
+        click.echo(
+            f"Rotation INACHEVÉE : tâche {job.id} vers la clé {job.target_kek_id}, {job.processed} clé(s) "
+            "traitée(s) ; reprendre avec teleconsult keys rewrap"
+        )
+
+
+@main.group()
+def retention() -> None:
+    """Delete, or crypto-shred, what has been kept for its whole retention period."""
+
+
+_KIND_LABELS = {
+    RetentionKind.MEDICAL_RECORDS: "dossiers médicaux",
+    RetentionKind.TECHNICAL_DATA: "données techniques",
+    RetentionKind.RECORDINGS: "enregistrements",
+}
+_COUNT_LABELS = {
+    "records": "dossier(s)",
+    "sessions": "session(s)",
+    "login_counters": "compteur(s) de connexion",
+}
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Print what is due and change nothing.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_RETENTION_BATCH,
+    show_default=True,
+    help="Records shredded per transaction.",
+)
+@data_dir_option
+@config_option
+def retention_run(dry_run: bool, batch_size: int, data_dir: Path | None, config: str | None) -> None:
+    """Crypto-shred the medical records and delete the technical data whose retention period has run out."""
+    settings = _settings(data_dir=data_dir, config=config)
+    periods = RetentionPeriods(
+        settings.retention_medical_records_years,
+        settings.retention_technical_months,
+        settings.retention_recordings_days,
+    )
+
+    async def run() -> tuple[list[RetentionResult], bool | None]:
+        engine = create_engine(settings.sqlalchemy_url)
+        try:
+            sessions = create_session_factory(engine)
+            results = await run_retention(
+                lambda: UnitOfWork(sessions),
+                periods,
+                SystemClock().now(),
+                dry_run=dry_run,
+                batch_size=batch_size,
+            )
+            tables = [] if dry_run else tables_to_scrub(results)
+            return results, (await scrub_deleted(engine, tables) if tables else None)
+        finally:
+            await engine.dispose()
+
+    try:
+        results, scrubbed = _run(run)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"base de données illisible ou pas à jour (teleconsult db upgrade) : {exc.__class__.__name__}"
+        ) from exc
+    if dry_run:
+        click.echo("Simulation : rien n'est modifié.")
+    verb = "à supprimer" if dry_run else "supprimé(s)"
+    for result in results:
+        counts = ", ".join(f"{n} {_COUNT_LABELS.get(what, what)}" for what, n in result.counts.items())
+        click.echo(
+            f"{_KIND_LABELS[result.kind]} (dernière activité avant le {result.cutoff.date().isoformat()}) : "
+            f"{counts} {verb}"
+        )
+        for record_id in result.ids:
+            click.echo(f"  {record_id}")
+    if scrubbed is False:
+        click.echo(
+            "Le journal WAL de SQLite n'a pas pu être vidé (lecteurs en cours) : relancez la commande plus "
+            "tard pour effacer les dernières copies des clés détruites.",
+            err=True,
+        )
 
 
 @main.group()

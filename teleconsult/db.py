@@ -6,6 +6,7 @@ is passed to whoever needs it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -61,6 +62,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted and overwritten content is zeroed rather than left in free space: a crypto-shredded record's
+    # wrapped data key (and a re-wrapped key's old form) must not survive in the file. Measured cost:
+    # docs/adr/0010-key-rotation-and-retention.md.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -153,3 +158,21 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
+
+
+async def scrub_deleted(engine: AsyncEngine, tables: Sequence[str]) -> bool:
+    """After deletions that must leave nothing behind (crypto-shredding): on SQLite, copy the WAL into the
+    database file (where secure_delete has zeroed the deleted content) and truncate the WAL to zero bytes,
+    so no older page image of the deleted rows stays in it; on PostgreSQL, VACUUM ``tables`` so their
+    dead row versions are removed. Returns False when SQLite could not truncate the WAL because readers
+    were still using it (run again later); the deletion itself is committed either way."""
+    async with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            # No BEGIN: a checkpoint cannot run inside a transaction.
+            connection = await connection.execution_options(**{READ_ONLY: True})
+            row = (await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+            return int(row[0]) == 0  # (busy, WAL frames, frames checkpointed)
+        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        quoted = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in tables)
+        await connection.exec_driver_sql(f"VACUUM {quoted}")
+        return True

@@ -11,7 +11,10 @@ if TYPE_CHECKING:  # only for the AppKey type parameters below; importing them f
     from aiohttp import MultipartReader  # noqa: F401
 
     from records.blobs import BlobStore  # noqa: F401
-    from records.crypto import LocalKeyring  # noqa: F401
+    from records.crypto import (
+        LocalKeyring,  # noqa: F401
+        ReloadingKeyring,  # noqa: F401
+    )
     from teleconsult.clock import Clock  # noqa: F401
     from teleconsult.i18n import Catalogues  # noqa: F401
     from teleconsult.identity.passwords import Passwords  # noqa: F401
@@ -32,8 +35,8 @@ PASSWORDS: Final = web.AppKey["Passwords"]("passwords")
 TOTP_BOX: Final = web.AppKey["TotpBox"]("totp_box")
 LOGIN_SETTINGS: Final = web.AppKey["LoginSettings"]("login_settings")
 ROUTE_SPECS: Final = web.AppKey["dict[str, RouteSpec]"]("route_specs")
-#: The health-data keys (KEKs and the blind-index key), read once at startup.
-KEYRING: Final = web.AppKey["LocalKeyring"]("keyring")
+#: The health-data keys (KEKs and the blind-index key), read at startup and again when they change.
+KEYRING: Final = web.AppKey["ReloadingKeyring"]("keyring")
 #: Where encrypted documents, photos and recordings are kept (records.blobs), under Settings.blob_dir.
 BLOB_STORE: Final = web.AppKey["BlobStore"]("blob_store")
 

@@ -69,6 +69,13 @@ class Settings:
     # image is decoded. The JSON and form bodies' cap (max_body_bytes) does not apply to them.
     upload_max_bytes: int = 20 * 1024 * 1024
     upload_max_pixels: int = 40_000_000
+
+    # Retention (records/retention, ``teleconsult retention run``): how long each kind of data is kept after
+    # its last activity before it is deleted or crypto-shredded.
+    retention_medical_records_years: int = 20
+    retention_technical_months: int = 12
+    #: Recordings do not exist yet: read and checked, used once the video work adds them.
+    retention_recordings_days: int = 30
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -185,6 +192,13 @@ def load_settings(
         raise SettingsError("les durées de session doivent être positives")
     if settings.upload_max_bytes <= 0 or settings.upload_max_pixels <= 0:
         raise SettingsError("les limites des fichiers envoyés doivent être positives")
+    for name in (
+        "retention_medical_records_years",
+        "retention_technical_months",
+        "retention_recordings_days",
+    ):
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()}: une durée de conservation doit être positive")
     return settings
 
 

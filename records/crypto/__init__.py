@@ -18,7 +18,15 @@ from records.crypto.envelope import (
 )
 from records.crypto.errors import CryptoError, IntegrityError, KeyFileError, MalformedCiphertext, UnknownKey
 from records.crypto.keyfile import generate_key_file, rotate_key_file, status
-from records.crypto.keyring import Kek, KekInfo, KeyProvider, KeyringStatus, LocalKeyring, WrappedKey
+from records.crypto.keyring import (
+    Kek,
+    KekInfo,
+    KeyProvider,
+    KeyringStatus,
+    LocalKeyring,
+    ReloadingKeyring,
+    WrappedKey,
+)
 
 __all__ = [
     "OVERHEAD",
@@ -34,6 +42,7 @@ __all__ = [
     "MalformedCiphertext",
     "Place",
     "RecordRef",
+    "ReloadingKeyring",
     "UnknownKey",
     "WrappedKey",
     "blind_index",

@@ -22,7 +22,7 @@ import binascii
 import json
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -252,3 +252,70 @@ def _b64(text: object) -> bytes:
         return base64.b64decode(text, validate=True)
     except binascii.Error as exc:
         raise ValueError("invalid base64") from exc
+
+
+class ReloadingKeyring:
+    """A :class:`KeyProvider` over a keyring that can change while the service runs (``teleconsult keys
+    rotate`` writes a new key file while the rotation job re-wraps the data keys).
+
+    A data key wrapped by a KEK this process has not loaded yet makes it reload the keyring once, then
+    unwrap again, so no read fails during a rotation; :meth:`reload` (called periodically by the
+    application) also moves new wraps to the new current KEK. ``load`` reads the key file (or the JSON
+    given through the environment); it is blocking I/O on a file of a few hundred bytes, done at most once
+    per unknown KEK id and per period.
+    """
+
+    __slots__ = ("_keyring", "_load", "_missing")
+
+    def __init__(self, load: Callable[[], LocalKeyring]) -> None:
+        self._load = load
+        self._keyring = load()
+        self._missing: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"ReloadingKeyring({self._keyring!r})"
+
+    def reload(self) -> bool:
+        """Read the keyring again; whether its current KEK changed. A file that cannot be read now keeps
+        the keys already loaded (the error is raised: the caller logs it)."""
+        fresh = self._load()
+        changed = fresh.current_kek_id() != self._keyring.current_kek_id()
+        self._keyring = fresh
+        self._missing.clear()
+        return changed
+
+    @property
+    def keyring(self) -> LocalKeyring:
+        return self._keyring
+
+    @property
+    def index_key(self) -> bytes:
+        return self._keyring.index_key
+
+    @property
+    def is_demo(self) -> bool:
+        return self._keyring.is_demo
+
+    def status(self) -> KeyringStatus:
+        return self._keyring.status()
+
+    def current_kek_id(self) -> str:
+        return self._keyring.current_kek_id()
+
+    def wrap(self, dek: bytes, context: bytes) -> WrappedKey:
+        return self._keyring.wrap(dek, context)
+
+    def unwrap(self, wrapped: WrappedKey, context: bytes) -> bytes:
+        try:
+            return self._keyring.unwrap(wrapped, context)
+        except UnknownKey:
+            # Reload once per unknown id: a key wrapped by a KEK that no key file has must not make every
+            # read of it re-read the file.
+            if wrapped.kek_id in self._missing:
+                raise
+            self.reload()
+            try:
+                return self._keyring.unwrap(wrapped, context)
+            except UnknownKey:
+                self._missing.add(wrapped.kek_id)
+                raise

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    delete,
     insert,
     select,
 )
@@ -66,6 +67,26 @@ _ROW = select(resident_documents, data_keys.c.wrapped).join_from(
 class DocumentStore:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+
+    async def shred_for_residents(self, resident_ids: list[UUID]) -> list[UUID]:
+        """Crypto-shred every document of these residents: their data keys, then their rows. Returns the
+        blob ids, whose files nobody can decrypt any more and which the caller may delete."""
+        if not resident_ids:
+            return []
+        rows = (
+            await self._session.execute(
+                select(resident_documents.c.blob_id, resident_documents.c.data_key_id).where(
+                    resident_documents.c.resident_id.in_(resident_ids)
+                )
+            )
+        ).all()
+        key_ids = [row.data_key_id for row in rows if row.data_key_id is not None]
+        if key_ids:
+            await self._session.execute(delete(data_keys).where(data_keys.c.id.in_(key_ids)))
+        await self._session.execute(
+            delete(resident_documents).where(resident_documents.c.resident_id.in_(resident_ids))
+        )
+        return [row.blob_id for row in rows]
 
     @staticmethod
     def new_key(keys: KeyProvider, document_id: UUID, ehpad_id: UUID) -> tuple[DataKey, WrappedKey]:

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from records.audit.model import Outcome
 from records.audit.service import accesses_to
+from records.documents.store import DocumentStore
 from records.residents.fields import SealingKeys, ins_index, token_index
 from records.residents.model import (
     RecordAccess,
@@ -257,6 +258,30 @@ def _sort_key(resident: Resident) -> tuple[str, str, str]:
     )
 
 
+async def residents_inactive_since(uow: UnitOfWork, before: datetime, limit: int) -> tuple[int, list[UUID]]:
+    """How many residents (of every EHPAD) had no activity on their record since ``before``, and the ids
+    of the ``limit`` oldest. For the retention job only (an operator command): no user, no policy; ids
+    only, nothing decrypted."""
+    async with uow.reading():
+        store = uow.store(ResidentStore)
+        return await store.count_inactive_since(before), await store.ids_inactive_since(before, limit)
+
+
+async def shred_residents(uow: UnitOfWork, resident_ids: list[UUID], now: datetime) -> list[UUID]:
+    """Crypto-shred these residents' records in one transaction: their data keys are deleted (so their
+    ciphertexts can never be read again, from any copy), then their rows and name tokens; one audit event
+    ``resident.shred`` per record (its id only). For the retention job only. Returns the ids shredded."""
+    async with uow:
+        # The dossier's documents have data keys of their own: shredded first. Its appointments (and any
+        # other part sealed under the resident's own key) go with the resident's row (ON DELETE CASCADE).
+        await uow.store(DocumentStore).shred_for_residents(list(resident_ids))
+        shredded = await uow.store(ResidentStore).shred(resident_ids)
+        for resident_id in shredded:
+            await audit(uow, now, "resident.shred", Outcome.SUCCESS, None, None, OBJECT_TYPE, resident_id)
+        await uow.commit()
+    return shredded
+
+
 # ------------------------------------------------------------------------------------------------------
 # For other packages' services, inside their own open unit of work, once the access policy has allowed
 # their use case (an appointment addressed to this expert, a request of this EHPAD...).
@@ -280,3 +305,8 @@ async def residents_in(uow: UnitOfWork, keys: SealingKeys, ids: Sequence[UUID]) 
     """The residents named by ``ids`` (unknown ones are left out), decrypted for display."""
     found = await uow.store(ResidentStore).get_many(sorted(set(ids)), keys)
     return {resident.id: resident for resident in found}
+
+
+async def record_activity_in(uow: UnitOfWork, resident_id: UUID, now: datetime) -> None:
+    """Something happened in the resident's dossier (a booking, a report): its retention period restarts."""
+    await uow.store(ResidentStore).touch_activity(resident_id, now)

@@ -1,6 +1,10 @@
 """Persistence of residents: one row per resident whose health fields are ciphertext (see fields.py), its
 wrapped data key in ``data_keys`` (delete that row and the resident is crypto-shredded), and the blind
-indexes of its INS and name tokens. Queries live here and return model objects."""
+indexes of its INS and name tokens. Queries live here and return model objects.
+
+``last_activity_at`` is when the record last changed; the retention period of a medical record runs from
+it (records/retention). Retention deletes the data key, then the row and its name tokens (:meth:`shred`).
+"""
 
 from __future__ import annotations
 
@@ -62,13 +66,15 @@ residents = Table(
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("ehpad_id", Uuid, ForeignKey("establishments.id"), nullable=False, index=True),
-    # Nullable: crypto-shredding deletes the data key and leaves a row nobody can read.
+    # Nullable: should a data key be deleted alone, the row stays and reads as UnreadableRecord.
     Column("data_key_id", Uuid, ForeignKey("data_keys.id", ondelete="SET NULL"), nullable=True, unique=True),
     Column("identity_status", String(16), nullable=False),
     Column("version", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("ins_index", String(64), nullable=True),
+    # Always written by this store; nullable only because migration 0005 added it. NULL: never due.
+    Column("last_activity_at", UTCDateTime, nullable=True, index=True),
     *(Column(name, LargeBinary, nullable=False) for name in SEALED_COLUMNS),
     CheckConstraint(f"identity_status IN ({_STATUSES})", name="identity_status"),
     CheckConstraint("version >= 1", name="version"),
@@ -117,6 +123,7 @@ class ResidentStore:
                     version=resident.version,
                     created_at=resident.created_at,
                     updated_at=resident.updated_at,
+                    last_activity_at=resident.updated_at,
                     ins_index=index,
                     **sealed,
                 )
@@ -190,6 +197,7 @@ class ResidentStore:
                     identity_status=resident.details.identity_status.value,
                     version=resident.version,
                     updated_at=resident.updated_at,
+                    last_activity_at=resident.updated_at,
                     ins_index=index,
                     **seal_details(dek, resident.id, resident.ehpad_id, resident.details),
                 )
@@ -253,6 +261,43 @@ class ResidentStore:
             .limit(limit)
         )
         return list((await self._session.scalars(query)).all())
+
+    async def ids_inactive_since(self, before: datetime, limit: int) -> list[UUID]:
+        """Residents whose last activity is older than ``before``, oldest first (for retention)."""
+        query = (
+            select(residents.c.id)
+            .where(residents.c.last_activity_at < before)
+            .order_by(residents.c.last_activity_at, residents.c.id)
+            .limit(limit)
+        )
+        return list((await self._session.scalars(query)).all())
+
+    async def count_inactive_since(self, before: datetime) -> int:
+        query = select(func.count()).select_from(residents).where(residents.c.last_activity_at < before)
+        return int(await self._session.scalar(query) or 0)
+
+    async def touch_activity(self, resident_id: UUID, now: datetime) -> None:
+        await self._session.execute(
+            update(residents).where(residents.c.id == resident_id).values(last_activity_at=now)
+        )
+
+    async def shred(self, resident_ids: Sequence[UUID]) -> list[UUID]:
+        """Crypto-shred residents: delete their data keys, then their rows (their name tokens go with
+        them). Returns the ids actually deleted, so a run that finds some already gone still says the truth.
+        The database must zero freed space (SQLite ``secure_delete``, see teleconsult/db.py)."""
+        if not resident_ids:
+            return []
+        rows = (
+            await self._session.execute(
+                select(residents.c.id, residents.c.data_key_id).where(residents.c.id.in_(resident_ids))
+            )
+        ).all()
+        key_ids = [row.data_key_id for row in rows if row.data_key_id is not None]
+        if key_ids:
+            await self._session.execute(delete(data_keys).where(data_keys.c.id.in_(key_ids)))
+        found = [row.id for row in rows]
+        await self._session.execute(delete(residents).where(residents.c.id.in_(found)))
+        return found
 
     async def _replace_tokens(self, resident: Resident, keys: SealingKeys) -> None:
         await self._session.execute(

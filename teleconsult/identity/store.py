@@ -454,6 +454,10 @@ class IdentityStore:
             .values(revoked_at=now)
         )
 
+    async def count_sessions_before(self, cutoff: datetime) -> int:
+        query = select(func.count()).select_from(sessions).where(sessions.c.last_seen_at < cutoff)
+        return int(await self.session.scalar(query) or 0)
+
     async def delete_sessions_before(self, cutoff: datetime) -> int:
         result = await self.session.execute(delete(sessions).where(sessions.c.last_seen_at < cutoff))
         return int(result.rowcount)  # type: ignore[attr-defined]
@@ -497,15 +501,19 @@ class IdentityStore:
 
     async def delete_stale_throttles(self, forgotten_before: datetime, now: datetime) -> int:
         """Counters nobody needs any more: no failure since ``forgotten_before`` and no lock running."""
-        result = await self.session.execute(
-            delete(login_throttle)
-            .where(
-                (login_throttle.c.last_failure_at.is_(None))
-                | (login_throttle.c.last_failure_at < forgotten_before)
-            )
-            .where((login_throttle.c.locked_until.is_(None)) | (login_throttle.c.locked_until < now))
-        )
+        result = await self.session.execute(delete(login_throttle).where(*_stale(forgotten_before, now)))
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def count_stale_throttles(self, forgotten_before: datetime, now: datetime) -> int:
+        query = select(func.count()).select_from(login_throttle).where(*_stale(forgotten_before, now))
+        return int(await self.session.scalar(query) or 0)
 
     async def clear_throttle(self, key: str) -> None:
         await self.session.execute(delete(login_throttle).where(login_throttle.c.key == key))
+
+
+def _stale(forgotten_before: datetime, now: datetime) -> tuple[Any, Any]:
+    return (
+        (login_throttle.c.last_failure_at.is_(None)) | (login_throttle.c.last_failure_at < forgotten_before),
+        (login_throttle.c.locked_until.is_(None)) | (login_throttle.c.locked_until < now),
+    )

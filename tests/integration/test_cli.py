@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from records.crypto import generate_key_file
+from records.crypto import generate_key_file, rotate_key_file
+from records.crypto.rotation import RotationProgress
+from records.rotation.service import rewrap_all
 from teleconsult.cli import main
+from teleconsult.clock import FixedClock
+from tests.integration.records_world import records_world
 
 
 @pytest.fixture
@@ -162,15 +168,22 @@ def test_operator_generates_rotates_and_lists_the_keys_without_printing_them(
     runner: CliRunner, tmp_path: Path
 ) -> None:
     data = ["--data-dir", str(tmp_path)]
+    not_migrated = runner.invoke(main, ["keys", "rotate", *data])
+    assert not_migrated.exit_code != 0 and "Traceback" not in not_migrated.output
+    runner.invoke(main, ["db", "upgrade", *data])
     first = runner.invoke(main, ["keys", "generate", *data])
     assert first.exit_code == 0, first.output
     assert (tmp_path / "keys.json").stat().st_mode & 0o777 == 0o600
     again = runner.invoke(main, ["keys", "generate", *data])
     assert again.exit_code != 0 and "Traceback" not in again.output
-    rotated = runner.invoke(main, ["keys", "rotate", *data])
-    assert rotated.exit_code == 0 and "2 clé(s)" in rotated.output
+    rotated = runner.invoke(main, ["keys", "rotate", "--batch-size", "10", *data])
+    assert rotated.exit_code == 0, rotated.output
+    assert "2 clé(s)" in rotated.output and "Terminé : 0 clé(s) ré-enveloppée(s)" in rotated.output
     status = runner.invoke(main, ["keys", "status", *data])
-    assert status.output.count("version") == 2
+    assert status.output.count("version") == 2 and "0 clé(s) de données" in status.output
+    assert "INACHEVÉE" not in status.output
+    rewrap = runner.invoke(main, ["keys", "rewrap", *data])
+    assert rewrap.exit_code == 0 and "peuvent être retirées" in rewrap.output
     key_material = json.loads((tmp_path / "keys.json").read_text())
     assert key_material["keks"][0]["key"] not in status.output + rotated.output + first.output
 
@@ -200,3 +213,65 @@ def test_audit_verify_reports_an_intact_chain(runner: CliRunner, tmp_path: Path)
     result = runner.invoke(main, ["audit", "verify", *data])
     assert result.exit_code == 0, result.output
     assert "intègre" in result.output
+
+
+class _Crash(Exception):
+    """Stands for the process being killed between two batches."""
+
+
+def test_an_interrupted_rotation_shows_in_status_blocks_a_new_one_and_resumes_with_rewrap(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    assert runner.invoke(main, ["db", "upgrade", *data]).exit_code == 0
+    url = f"sqlite+aiosqlite:///{tmp_path / 'teleconsult.sqlite3'}"
+
+    async def seed_then_crash() -> None:
+        async with records_world(url, tmp_path, FixedClock(datetime(2026, 11, 23, tzinfo=UTC))) as world:
+            await world.add_residents(world.keyring(), 6)
+            rotate_key_file(world.key_file)
+
+            def crash(job: RotationProgress) -> None:
+                raise _Crash
+
+            with pytest.raises(_Crash):
+                await rewrap_all(world.new_uow, world.keyring(), world.clock, batch_size=4, on_batch=crash)
+
+    asyncio.run(seed_then_crash())
+    status = runner.invoke(main, ["keys", "status", *data])
+    assert "INACHEVÉE" in status.output and "4 clé(s) traitée(s)" in status.output
+    refused = runner.invoke(main, ["keys", "rotate", *data])
+    assert refused.exit_code != 0 and "rotation.unfinished" in refused.output
+    assert json.loads((tmp_path / "keys.json").read_text())["keks"][-1]["version"] == 2  # no third KEK
+    resumed = runner.invoke(main, ["keys", "rewrap", "--batch-size", "4", *data])
+    assert resumed.exit_code == 0, resumed.output
+    assert "Terminé : 6 clé(s) ré-enveloppée(s), 0 déjà à jour" in resumed.output
+    status = runner.invoke(main, ["keys", "status", *data])
+    assert "INACHEVÉE" not in status.output and "6 clé(s) de données" in status.output
+
+
+def test_retention_dry_run_changes_nothing_then_the_run_shreds_and_the_audit_chain_holds(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    assert runner.invoke(main, ["db", "upgrade", *data]).exit_code == 0
+    url = f"sqlite+aiosqlite:///{tmp_path / 'teleconsult.sqlite3'}"
+    ids: list[str] = []
+
+    async def seed() -> None:
+        async with records_world(url, tmp_path, FixedClock(datetime(1990, 3, 1, tzinfo=UTC))) as world:
+            ids.extend(str(r.id) for r in await world.add_residents(world.keyring(), 2))
+
+    asyncio.run(seed())
+    preview = runner.invoke(main, ["retention", "run", "--dry-run", *data])
+    assert preview.exit_code == 0, preview.output
+    assert "Simulation" in preview.output and "2 dossier(s) à supprimer" in preview.output
+    assert all(i in preview.output for i in ids)
+    again = runner.invoke(main, ["retention", "run", "--dry-run", *data])
+    assert "2 dossier(s) à supprimer" in again.output
+    shredded = runner.invoke(main, ["retention", "run", *data])
+    assert shredded.exit_code == 0, shredded.output
+    assert "2 dossier(s) supprimé(s)" in shredded.output
+    assert "0 dossier(s) supprimé(s)" in runner.invoke(main, ["retention", "run", *data]).output
+    verified = runner.invoke(main, ["audit", "verify", *data])
+    assert verified.exit_code == 0 and "intègre" in verified.output

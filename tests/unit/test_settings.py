@@ -118,3 +118,11 @@ def test_the_role_names_settings_know_are_the_roles_of_the_model() -> None:
 def test_a_caller_can_make_production_the_mode_when_none_is_given() -> None:
     assert load_settings({}, default_mode="production").mode == "production"
     assert load_settings({"TELECONSULT_MODE": "demo"}, default_mode="production").mode == "demo"
+
+
+def test_retention_periods_come_from_the_environment_and_must_be_positive() -> None:
+    settings = load_settings({"TELECONSULT_RETENTION_TECHNICAL_MONTHS": "6"})
+    assert (settings.retention_medical_records_years, settings.retention_technical_months) == (20, 6)
+    assert settings.retention_recordings_days == 30
+    with pytest.raises(SettingsError, match="TELECONSULT_RETENTION_RECORDINGS_DAYS"):
+        load_settings({"TELECONSULT_RETENTION_RECORDINGS_DAYS": "0"})

@@ -369,3 +369,32 @@ async def change_password(
         await store.revoke_other_sessions(user.id, hash_token(token), now)
         await audit(uow, now, "password.change", Outcome.SUCCESS, user, None, "user", user.id)
         await uow.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class TechnicalPurge:
+    """What the retention of technical data removed (or, in a dry run, would remove)."""
+
+    sessions: int
+    login_counters: int
+
+
+async def purge_technical_data(
+    uow: UnitOfWork, before: datetime, now: datetime, *, dry_run: bool
+) -> TechnicalPurge:
+    """Delete the sessions last used before ``before`` and the login counters with no failure since then
+    and no lock running (the hourly sweep of the service removes most of them much sooner; this is the
+    retention backstop). For the operator (``teleconsult retention run``); ``dry_run`` only counts."""
+    if dry_run:
+        async with uow.reading():
+            store = uow.store(IdentityStore)
+            return TechnicalPurge(
+                await store.count_sessions_before(before), await store.count_stale_throttles(before, now)
+            )
+    async with uow:
+        store = uow.store(IdentityStore)
+        purge = TechnicalPurge(
+            await store.delete_sessions_before(before), await store.delete_stale_throttles(before, now)
+        )
+        await uow.commit()
+    return purge

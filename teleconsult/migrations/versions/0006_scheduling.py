@@ -5,7 +5,7 @@ of one resident, impossible; on both backends partial unique indexes forbid two 
 start at the same instant.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-23 20:30:00.000000
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -120,7 +120,10 @@ def upgrade() -> None:
             name=op.f("fk_appointments_rescheduled_from_appointments"),
         ),
         sa.ForeignKeyConstraint(
-            ["resident_id"], ["residents.id"], name=op.f("fk_appointments_resident_id_residents")
+            ["resident_id"],
+            ["residents.id"],
+            name=op.f("fk_appointments_resident_id_residents"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_appointments")),
     )

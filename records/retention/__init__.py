@@ -1,0 +1,1 @@
+"""Retention: find what has been kept long enough, delete it or crypto-shred it."""
