@@ -17,8 +17,10 @@ import web as web_package
 from records.crypto import KeyFileError, LocalKeyring, generate_key_file
 from records.residents import pages as residents_pages
 from records.residents import routes as residents_routes
+from scheduling import notifications_routes
 from scheduling import routes as scheduling_routes
-from teleconsult import health
+from scheduling.notifications_service import send_due_reminders
+from teleconsult import health, i18n
 from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
 from teleconsult.i18n import Catalogues
@@ -34,6 +36,7 @@ from teleconsult.keys import (
     ENGINE,
     KEYRING,
     LOGIN_SETTINGS,
+    MAILER,
     PASSWORDS,
     RENDERER,
     ROUTE_SPECS,
@@ -41,6 +44,7 @@ from teleconsult.keys import (
     SETTINGS,
     TOTP_BOX,
 )
+from teleconsult.mail import build_mailer
 from teleconsult.middleware import MIDDLEWARES, security_headers
 from teleconsult.rendering import Renderer
 from teleconsult.routing import mount, mount_static
@@ -100,17 +104,43 @@ async def _sweep_sessions(app: web.Application) -> None:
             log.exception("session sweep failed; will retry")
 
 
+async def _send_reminders(app: web.Application) -> None:
+    """Create (and e-mail) the reminders that are due, every ``reminder_interval_seconds``. Several
+    processes may run this at once: each reminder is created, and mailed, by one of them only."""
+    settings = app[SETTINGS]
+    link = settings.base_url.rstrip("/") + str(app.router["notifications"].url_for())
+    language = settings.language
+    while True:
+        await asyncio.sleep(settings.reminder_interval_seconds)
+        try:
+            with i18n.active_language(language, app[CATALOGUES].get(language)):
+                await send_due_reminders(
+                    UnitOfWork(app[SESSION_FACTORY]),
+                    app[MAILER],
+                    settings.reminder_minutes,
+                    app[CLOCK].now(),
+                    link,
+                )
+        except Exception:
+            log.exception("reminder sweep failed; will retry")
+
+
 async def _password_workers(app: web.Application) -> AsyncIterator[None]:
     yield
     app[PASSWORDS].close()
 
 
 async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(_sweep_sessions(app), name="session-sweep")
+    tasks = [
+        asyncio.create_task(_sweep_sessions(app), name="session-sweep"),
+        asyncio.create_task(_send_reminders(app), name="reminders"),
+    ]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def load_keyring(settings: Settings) -> LocalKeyring:
@@ -132,12 +162,15 @@ def load_keyring(settings: Settings) -> LocalKeyring:
 def create_app(
     settings: Settings, clock: Clock | None = None, passwords: Passwords | None = None
 ) -> web.Application:
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[*MIDDLEWARES, notifications_routes.unread_badge], client_max_size=settings.max_body_bytes
+    )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[PASSWORDS] = passwords or Passwords(fast=settings.mode == "test")
     app[TOTP_BOX] = TotpBox(settings.secret_key)
     app[KEYRING] = load_keyring(settings)
+    app[MAILER] = build_mailer(settings)
     app[LOGIN_SETTINGS] = login_settings(settings)
     app[CATALOGUES] = Catalogues(WEB_DIR / "translations")
     app[RENDERER] = Renderer(WEB_DIR / "templates", {"is_demo": settings.is_demo, **TEMPLATE_GLOBALS})
@@ -151,6 +184,7 @@ def create_app(
         identity_routes.routes,
         residents_routes.routes,
         scheduling_routes.routes,
+        notifications_routes.routes,
         web_routes.routes,
     ):
         mount(app, routes)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # only for the AppKey type parameters below; importing them f
     from teleconsult.identity.policy import Principal  # noqa: F401
     from teleconsult.identity.service import LoginSettings  # noqa: F401
     from teleconsult.identity.totp import TotpBox  # noqa: F401
+    from teleconsult.mail import Mailer  # noqa: F401
     from teleconsult.rendering import Renderer  # noqa: F401
     from teleconsult.routing import RouteSpec  # noqa: F401
     from teleconsult.settings import Settings  # noqa: F401
@@ -31,6 +32,8 @@ LOGIN_SETTINGS: Final = web.AppKey["LoginSettings"]("login_settings")
 ROUTE_SPECS: Final = web.AppKey["dict[str, RouteSpec]"]("route_specs")
 #: The health-data keys (KEKs and the blind-index key), read once at startup.
 KEYRING: Final = web.AppKey["LocalKeyring"]("keyring")
+#: Outgoing e-mail (teleconsult.mail): SMTP when configured, kept in memory otherwise.
+MAILER: Final = web.AppKey["Mailer"]("mailer")
 
 # Request-scoped values.
 PRINCIPAL: Final = web.RequestKey["Principal | None"]("principal")
@@ -38,3 +41,5 @@ SESSION_TOKEN: Final = web.RequestKey[str]("session_token")
 SESSION_EXPIRED: Final = web.RequestKey[bool]("session_expired")
 PRE_SESSION: Final = web.RequestKey[str]("pre_session")
 LANGUAGE: Final = web.RequestKey[str]("language")
+#: Counts shown beside menu entries (e.g. unread notifications), filled by a package's middleware.
+NAV_COUNTS: Final = web.RequestKey["dict[str, int]"]("nav_counts")

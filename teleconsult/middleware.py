@@ -39,6 +39,7 @@ from teleconsult.keys import (
     CLOCK,
     LANGUAGE,
     LOGIN_SETTINGS,
+    NAV_COUNTS,
     PRE_SESSION,
     PRINCIPAL,
     RENDERER,
@@ -130,6 +131,7 @@ def layout_context(request: web.Request) -> dict[str, Any]:
         "csrf_token": csrf_token(request) if principal is not None or request.get(PRE_SESSION) else "",
         "lang": i18n.current_language(),
         "session_expired": request.get(SESSION_EXPIRED, False),
+        "nav_counts": request.get(NAV_COUNTS, {}),
     }
 
 

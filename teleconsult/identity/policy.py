@@ -42,6 +42,9 @@ class Action(StrEnum):
     )
     MARK_NO_SHOW = "mark_no_show"  # either side, once it has started (object: AppointmentRef)
     VIEW_AGENDA = "view_agenda"  # an expert's agenda (object: the expert User)
+    # Notifications and reminders.
+    READ_OWN_NOTIFICATIONS = "read_own_notifications"  # list, mark read (object: the recipient's user id)
+    MANAGE_CALENDAR_FEED = "manage_calendar_feed"  # one's own secret calendar address (those with a calendar)
 
 
 class Decision(Enum):
@@ -82,6 +85,7 @@ _CARE_HOME_ACTIONS = frozenset(
         Action.CANCEL_APPOINTMENT,
         Action.PREPARE_APPOINTMENT,
         Action.MARK_NO_SHOW,
+        Action.MANAGE_CALENDAR_FEED,
     }
 )
 _HOSPITAL_ACTIONS = frozenset(
@@ -92,6 +96,7 @@ _HOSPITAL_ACTIONS = frozenset(
         Action.VIEW_APPOINTMENT,
         Action.CANCEL_APPOINTMENT,
         Action.MARK_NO_SHOW,
+        Action.MANAGE_CALENDAR_FEED,
     }
 )
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
@@ -143,6 +148,9 @@ def decide(principal: Principal | None, action: Action, resource: object = None)
         return Decision.DENY
     if action in _EVERY_USER:
         return Decision.ALLOW
+    if action is Action.READ_OWN_NOTIFICATIONS:
+        # Everyone has notifications; nobody may learn that another person's exist.
+        return Decision.ALLOW if resource is None or resource == principal.user.id else Decision.HIDE
     if action is Action.VIEW_ESTABLISHMENT:
         return _decide_establishment(principal.user, resource)
     if action in _RESIDENT_ACTIONS:
