@@ -128,7 +128,7 @@ _HEADLINES: dict[NotificationKind, str] = {
     NotificationKind.REMINDER: N_("Reminder: teleconsultation coming up"),
 }
 
-DETAIL = N_("%(when)s - %(ehpad)s, with %(expert)s")
+DETAIL = N_("%(date)s at %(time)s - %(ehpad)s, with %(expert)s")
 SUMMARY = N_("Teleconsultation - %(ehpad)s")
 WITH_EXPERT = N_("With %(expert)s.")
 REMINDER_SUBJECT = N_("Reminder: teleconsultation %(day)s at %(time)s - %(ehpad)s")

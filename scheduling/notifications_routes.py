@@ -48,7 +48,8 @@ def _item(view: service.NotificationView) -> dict[str, Any]:
         "title": _(headline(n.kind)),
         "text": _(DETAIL)
         % {
-            "when": i18n.local_datetime(facts.starts_at, "long"),
+            "date": i18n.local_date(facts.starts_at, "full"),
+            "time": i18n.local_time(facts.starts_at),
             "ehpad": facts.ehpad_name,
             "expert": facts.expert_name,
         },
@@ -152,7 +153,8 @@ async def calendar_feed(request: web.Request) -> web.Response:
         token,
         settings.reminder_minutes,
         request.app[CLOCK].now(),
-        settings.base_url.rstrip("/") + "/",
+        # The demo may run on any port while base_url keeps its default: there, the address used.
+        (str(request.url.origin()) if settings.is_demo else settings.base_url.rstrip("/")) + "/",
     )
     return web.Response(
         body=body,

@@ -35,6 +35,13 @@ async def calendar_context(
     }
 
 
+def _origin(request: web.Request) -> str:
+    """The public address: ``base_url`` in production; in the demo, the address the browser used (the
+    demo may run on any port while base_url keeps its default)."""
+    settings = request.app[SETTINGS]
+    return str(request.url.origin()) if settings.is_demo else settings.base_url.rstrip("/")
+
+
 @routes.post("/account/calendar", name="account.calendar.create", action=Action.MANAGE_CALENDAR_FEED)
 async def create(request: web.Request) -> web.Response:
     """The new address is shown in this answer and never again (only its hash is kept)."""
@@ -48,7 +55,7 @@ async def create(request: web.Request) -> web.Response:
         "account.html",
         user=principal.user,
         establishment=await service.own_establishment(new_uow(request), principal),
-        **await calendar_context(request, principal, request.app[SETTINGS].base_url.rstrip("/") + path),
+        **await calendar_context(request, principal, _origin(request) + path),
     )
 
 
