@@ -49,6 +49,8 @@ from scheduling.model import (
     marked_no_show,
     offered_slot,
 )
+from scheduling.notifications import NotificationKind
+from scheduling.notifications_service import notify
 from scheduling.store import SchedulingStore, appointments
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import InvalidInput, NotFound
@@ -415,6 +417,8 @@ async def _book(
     await audit(
         uow, now, "appointment.book", Outcome.SUCCESS, actor.user, client_address, OBJECT_TYPE, appointment.id
     )
+    kind = NotificationKind.RESCHEDULED if rescheduled_from else NotificationKind.BOOKED
+    await notify(uow, appointment, kind, actor.user, now)
     return Booked(appointment, created=True)
 
 
@@ -500,6 +504,7 @@ async def cancel(
             OBJECT_TYPE,
             appointment_id,
         )
+        await notify(uow, changed, NotificationKind.CANCELLED, actor.user, now)
         await uow.commit()
     return changed
 
@@ -528,6 +533,7 @@ async def mark_no_show(
             OBJECT_TYPE,
             appointment_id,
         )
+        await notify(uow, changed, NotificationKind.NO_SHOW, actor.user, now)
         await uow.commit()
     return changed
 

@@ -20,9 +20,11 @@ from records.documents import pages as documents_pages
 from records.documents import routes as documents_routes
 from records.residents import pages as residents_pages
 from records.residents import routes as residents_routes
+from scheduling import notifications_routes
 from scheduling import pages as scheduling_pages
 from scheduling import routes as scheduling_routes
-from teleconsult import health
+from scheduling.notifications_service import send_due_reminders
+from teleconsult import health, i18n
 from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
 from teleconsult.demo import DEMO_EHPAD_NAMES
@@ -41,6 +43,7 @@ from teleconsult.keys import (
     ENGINE,
     KEYRING,
     LOGIN_SETTINGS,
+    MAILER,
     PASSWORDS,
     RENDERER,
     ROUTE_SPECS,
@@ -48,6 +51,7 @@ from teleconsult.keys import (
     SETTINGS,
     TOTP_BOX,
 )
+from teleconsult.mail import build_mailer
 from teleconsult.middleware import MIDDLEWARES, security_headers
 from teleconsult.rendering import Renderer
 from teleconsult.routing import mount, mount_static
@@ -138,6 +142,27 @@ async def _refresh_keyring(app: web.Application) -> None:
             log.error("key file unreadable; the keys already loaded stay in use", extra={"code": exc.code})
 
 
+async def _send_reminders(app: web.Application) -> None:
+    """Create (and e-mail) the reminders that are due, every ``reminder_interval_seconds``. Several
+    processes may run this at once: each reminder is created, and mailed, by one of them only."""
+    settings = app[SETTINGS]
+    link = settings.base_url.rstrip("/") + str(app.router["notifications"].url_for())
+    language = settings.language
+    while True:
+        await asyncio.sleep(settings.reminder_interval_seconds)
+        try:
+            with i18n.active_language(language, app[CATALOGUES].get(language)):
+                await send_due_reminders(
+                    UnitOfWork(app[SESSION_FACTORY]),
+                    app[MAILER],
+                    settings.reminder_minutes,
+                    app[CLOCK].now(),
+                    link,
+                )
+        except Exception:
+            log.exception("reminder sweep failed; will retry")
+
+
 async def _password_workers(app: web.Application) -> AsyncIterator[None]:
     yield
     app[PASSWORDS].close()
@@ -147,6 +172,7 @@ async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(_sweep_sessions(app), name="session-sweep"),
         asyncio.create_task(_refresh_keyring(app), name="keyring-refresh"),
+        asyncio.create_task(_send_reminders(app), name="reminders"),
     ]
     yield
     for task in tasks:
@@ -175,13 +201,16 @@ def load_keyring(settings: Settings) -> LocalKeyring:
 def create_app(
     settings: Settings, clock: Clock | None = None, passwords: Passwords | None = None
 ) -> web.Application:
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[*MIDDLEWARES, notifications_routes.unread_badge], client_max_size=settings.max_body_bytes
+    )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[PASSWORDS] = passwords or Passwords(fast=settings.mode == "test")
     app[TOTP_BOX] = TotpBox(settings.secret_key)
     app[KEYRING] = ReloadingKeyring(lambda: load_keyring(settings))
     app[BLOB_STORE] = LocalBlobStore(settings.blob_dir)
+    app[MAILER] = build_mailer(settings)
     app[LOGIN_SETTINGS] = login_settings(settings)
     app[CATALOGUES] = Catalogues(WEB_DIR / "translations")
     app[RENDERER] = Renderer(WEB_DIR / "templates", {"is_demo": settings.is_demo, **TEMPLATE_GLOBALS})
@@ -198,6 +227,7 @@ def create_app(
         residents_routes.routes,
         scheduling_routes.routes,
         documents_routes.routes,
+        notifications_routes.routes,
         web_routes.routes,
     ):
         mount(app, routes)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # only for the AppKey type parameters below; importing them f
     from teleconsult.identity.policy import Principal  # noqa: F401
     from teleconsult.identity.service import LoginSettings  # noqa: F401
     from teleconsult.identity.totp import TotpBox  # noqa: F401
+    from teleconsult.mail import Mailer  # noqa: F401
     from teleconsult.rendering import Renderer  # noqa: F401
     from teleconsult.routing import RouteSpec  # noqa: F401
     from teleconsult.settings import Settings  # noqa: F401
@@ -39,6 +40,8 @@ ROUTE_SPECS: Final = web.AppKey["dict[str, RouteSpec]"]("route_specs")
 KEYRING: Final = web.AppKey["ReloadingKeyring"]("keyring")
 #: Where encrypted documents, photos and recordings are kept (records.blobs), under Settings.blob_dir.
 BLOB_STORE: Final = web.AppKey["BlobStore"]("blob_store")
+#: Outgoing e-mail (teleconsult.mail): SMTP when configured, kept in memory otherwise.
+MAILER: Final = web.AppKey["Mailer"]("mailer")
 
 # Request-scoped values.
 PRINCIPAL: Final = web.RequestKey["Principal | None"]("principal")
@@ -48,3 +51,5 @@ PRE_SESSION: Final = web.RequestKey[str]("pre_session")
 LANGUAGE: Final = web.RequestKey[str]("language")
 #: The multipart reader of a streamed upload whose first part (the CSRF token) the CSRF middleware read.
 MULTIPART: Final = web.RequestKey["MultipartReader"]("multipart")
+#: Counts shown beside menu entries (e.g. unread notifications), filled by a package's middleware.
+NAV_COUNTS: Final = web.RequestKey["dict[str, int]"]("nav_counts")

@@ -43,6 +43,7 @@ from teleconsult.keys import (
     LANGUAGE,
     LOGIN_SETTINGS,
     MULTIPART,
+    NAV_COUNTS,
     PRE_SESSION,
     PRINCIPAL,
     RENDERER,
@@ -142,6 +143,7 @@ def layout_context(request: web.Request) -> dict[str, Any]:
         "csrf_token": csrf_token(request) if principal is not None or request.get(PRE_SESSION) else "",
         "lang": i18n.current_language(),
         "session_expired": request.get(SESSION_EXPIRED, False),
+        "nav_counts": request.get(NAV_COUNTS, {}),
     }
 
 

@@ -76,6 +76,19 @@ class Settings:
     retention_technical_months: int = 12
     #: Recordings do not exist yet: read and checked, used once the video work adds them.
     retention_recordings_days: int = 30
+
+    # Reminders and e-mail (scheduling/notifications_service.py, teleconsult/mail.py).
+    #: How long before an appointment its reminders go out: "24h", "1h", "90m" (parsed to minutes).
+    reminder_offsets: tuple[str, ...] = ("24h", "1h")
+    reminder_interval_seconds: int = 60
+    #: Empty: no e-mail at all (the demo); reminders stay in the app, the mails are only counted.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "teleconsult <no-reply@teleconsult.invalid>"
+    smtp_timeout_seconds: int = 10
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -114,8 +127,34 @@ class Settings:
             return frozenset(self.totp_roles)
         return frozenset()
 
+    @property
+    def reminder_minutes(self) -> tuple[int, ...]:
+        """The reminder offsets in minutes, largest first, without duplicates."""
+        return tuple(sorted({parse_offset(offset) for offset in self.reminder_offsets}, reverse=True))
+
+    @property
+    def sends_mail(self) -> bool:
+        return bool(self.smtp_host)
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+_OFFSET_UNITS = {"m": 1, "h": 60, "d": 24 * 60}
+#: Reminders further ahead than this are refused (a typo such as "240h" would remind ten days before).
+MAX_REMINDER_MINUTES = 7 * 24 * 60
+
+
+def parse_offset(text: str) -> int:
+    """ "24h" -> 1440, "90m" -> 90, "2d" -> 2880; ValueError for anything else (or out of range)."""
+    value = text.strip().lower()
+    unit = _OFFSET_UNITS.get(value[-1:]) if value else None
+    if unit is None or not value[:-1].isdigit():
+        raise ValueError(text)
+    minutes = int(value[:-1]) * unit
+    if not 0 < minutes <= MAX_REMINDER_MINUTES:
+        raise ValueError(text)
+    return minutes
 
 
 def _coerce(name: str, raw: Any, target: Any) -> Any:
@@ -199,6 +238,18 @@ def load_settings(
     ):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{ENV_PREFIX}{name.upper()}: une durée de conservation doit être positive")
+    for offset in settings.reminder_offsets:
+        try:
+            parse_offset(offset)
+        except ValueError as exc:
+            raise SettingsError(
+                f"{ENV_PREFIX}REMINDER_OFFSETS: {offset!r} n'est pas un délai comme 24h, 1h ou 30m "
+                "(au plus 7 jours)"
+            ) from exc
+    if settings.reminder_interval_seconds <= 0:
+        raise SettingsError(f"{ENV_PREFIX}REMINDER_INTERVAL_SECONDS doit être positif")
+    if not 0 < settings.smtp_port < 65536 or settings.smtp_timeout_seconds <= 0:
+        raise SettingsError(f"{ENV_PREFIX}SMTP_PORT et {ENV_PREFIX}SMTP_TIMEOUT_SECONDS doivent être valides")
     return settings
 
 

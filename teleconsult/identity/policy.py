@@ -46,6 +46,9 @@ class Action(StrEnum):
     # alone: watching over medical confidentiality is a physician's duty, and the list says what each of
     # the nurses did, which their manager (the IDEC) should not get as a by-product.
     VIEW_RECORD_ACCESSES = "view_record_accesses"
+    # Notifications and reminders.
+    READ_OWN_NOTIFICATIONS = "read_own_notifications"  # list, mark read (object: the recipient's user id)
+    MANAGE_CALENDAR_FEED = "manage_calendar_feed"  # one's own secret calendar address (those with a calendar)
 
 
 class Decision(Enum):
@@ -86,6 +89,7 @@ _CARE_HOME_ACTIONS = frozenset(
         Action.CANCEL_APPOINTMENT,
         Action.PREPARE_APPOINTMENT,
         Action.MARK_NO_SHOW,
+        Action.MANAGE_CALENDAR_FEED,
     }
 )
 _HOSPITAL_ACTIONS = frozenset(
@@ -96,6 +100,7 @@ _HOSPITAL_ACTIONS = frozenset(
         Action.VIEW_APPOINTMENT,
         Action.CANCEL_APPOINTMENT,
         Action.MARK_NO_SHOW,
+        Action.MANAGE_CALENDAR_FEED,
     }
 )
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
@@ -149,6 +154,9 @@ def decide(principal: Principal | None, action: Action, resource: object = None)
         return Decision.DENY
     if action in _EVERY_USER:
         return Decision.ALLOW
+    if action is Action.READ_OWN_NOTIFICATIONS:
+        # Everyone has notifications; nobody may learn that another person's exist.
+        return Decision.ALLOW if resource is None or resource == principal.user.id else Decision.HIDE
     if action is Action.VIEW_ESTABLISHMENT:
         return _decide_establishment(principal.user, resource)
     if action in _RESIDENT_ACTIONS:

@@ -102,3 +102,18 @@ def test_everyone_else_is_refused_residents_records_openly(role: Role, action: A
     assert decide(principal(role), action, HOME) is Decision.DENY
     with pytest.raises(Forbidden):
         require(principal(role), action, ELSEWHERE)
+
+
+def test_everyone_reads_their_own_notifications_only() -> None:
+    for role in Role:
+        someone = principal(role)
+        assert decide(someone, Action.READ_OWN_NOTIFICATIONS) is Decision.ALLOW
+        assert decide(someone, Action.READ_OWN_NOTIFICATIONS, someone.user.id) is Decision.ALLOW
+        assert decide(someone, Action.READ_OWN_NOTIFICATIONS, uuid.uuid4()) is Decision.HIDE
+
+
+def test_only_people_with_appointments_have_a_calendar_feed() -> None:
+    with_calendar = {Role.IDE, Role.IDEC, Role.MEDECIN_CO, Role.EXPERT, Role.SECRETARIAT}
+    for role in Role:
+        expected = Decision.ALLOW if role in with_calendar else Decision.DENY
+        assert decide(principal(role), Action.MANAGE_CALENDAR_FEED) is expected

@@ -23,6 +23,7 @@ from teleconsult.identity.routes._common import (
     routes,
     set_session_cookie,
 )
+from teleconsult.identity.routes.calendar_feeds import calendar_context
 from teleconsult.identity.totp import TotpBox, provisioning_uri, qr_svg
 from teleconsult.keys import (
     CLOCK,
@@ -250,6 +251,7 @@ async def account_page(request: web.Request) -> web.Response:
         user=principal.user,
         establishment=await service.own_establishment(new_uow(request), principal),
         password_changed=request.query.get("password") == "changed",
+        **await calendar_context(request, principal),
     )
 
 
@@ -276,6 +278,7 @@ async def account_password(request: web.Request) -> web.StreamResponse:
             user=principal.user,
             establishment=await service.own_establishment(new_uow(request), principal),
             errors=exc.fields,
+            **await calendar_context(request, principal),
         )
     raise web.HTTPSeeOther(str(request.app.router["account"].url_for()) + "?password=changed")
 
