@@ -145,11 +145,15 @@ async def appointments_list(request: web.Request) -> web.StreamResponse:
         client_address=client_address_of(request),
     )
     today = now.astimezone(PARIS).date()
+    upcoming: dict[date, list[service.AppointmentView]] = {}
+    for view in views:
+        if view.appointment.local_start.date() > today:
+            upcoming.setdefault(view.appointment.local_start.date(), []).append(view)
     return render_page(
         request,
         "scheduling/appointments.html",
         today=[v for v in views if v.appointment.local_start.date() == today],
-        upcoming=[v for v in views if v.appointment.local_start.date() > today],
+        upcoming=list(upcoming.items()),
         now=now,
     )
 

@@ -29,6 +29,7 @@ from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
 from teleconsult.demo import DEMO_EHPAD_NAMES
 from teleconsult.demo_residents import demo_ehpad_ids, seed_demo_residents
+from teleconsult.demo_schedule import seed_demo_schedule
 from teleconsult.i18n import Catalogues
 from teleconsult.identity import routes as identity_routes
 from teleconsult.identity.model import SessionPolicy, ThrottleRule
@@ -125,6 +126,9 @@ async def _demo_residents(app: web.Application) -> AsyncIterator[None]:
     added = await seed_demo_residents(new_uow, app[KEYRING], ehpad_ids, app[CLOCK].now())
     if added:
         log.info("demo residents created", extra={"residents": added, "care_homes": len(ehpad_ids)})
+    booked = await seed_demo_schedule(new_uow, app[KEYRING], app[CLOCK].now())
+    if booked:
+        log.info("demo schedule created", extra={"appointments": booked})
     yield
 
 
