@@ -3,6 +3,7 @@
 from records.audit import store as _audit_store  # noqa: F401
 from records.residents import store as _residents_store  # noqa: F401
 from scheduling import store as _scheduling_store  # noqa: F401
+from scheduling.expertise import store as _expertise_store  # noqa: F401
 from teleconsult.db import metadata
 from teleconsult.identity import store as _identity_store  # noqa: F401
 
