@@ -18,6 +18,8 @@ from records.crypto import KeyFileError, LocalKeyring, generate_key_file
 from records.residents import pages as residents_pages
 from records.residents import routes as residents_routes
 from scheduling import routes as scheduling_routes
+from scheduling.expertise import pages as expertise_pages
+from scheduling.expertise import routes as expertise_routes
 from teleconsult import health
 from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
@@ -151,6 +153,8 @@ def create_app(
         identity_routes.routes,
         residents_routes.routes,
         scheduling_routes.routes,
+        expertise_routes.routes,
+        expertise_pages.routes,
         web_routes.routes,
     ):
         mount(app, routes)
