@@ -366,7 +366,10 @@ async def _book(
     idempotency_key: str | None,
     client_address: str | None,
     rescheduled_from: UUID | None = None,
+    permission: tuple[Action, object] | None = None,
 ) -> Booked:
+    """``permission``: the policy question that allows this booking, when it is not the care home's
+    BOOK_APPOINTMENTS for the resident's EHPAD (an expert converting a tele-expertise request)."""
     store = uow.store(SchedulingStore)
     if idempotency_key is not None:
         existing = await store.id_for_idempotency_key(actor.user.id, idempotency_key)
@@ -375,7 +378,7 @@ async def _book(
     ehpad_id = await residents.ehpad_of_in(uow, request.resident_id)
     if ehpad_id is None:
         raise NotFound()
-    policy.require(actor, Action.BOOK_APPOINTMENTS, ehpad_id)
+    policy.require(actor, *(permission or (Action.BOOK_APPOINTMENTS, ehpad_id)))
     q = request.qualification
     experts = await uow.store(IdentityStore).experts_under_convention(ehpad_id)
     expert = next((e for e in experts if e.id == request.expert_id), None)
@@ -420,6 +423,33 @@ async def _book(
     kind = NotificationKind.RESCHEDULED if rescheduled_from else NotificationKind.BOOKED
     await notify(uow, appointment, kind, actor.user, now)
     return Booked(appointment, created=True)
+
+
+async def book_for_expertise(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal,
+    request: BookingRequest,
+    permission: tuple[Action, object],
+    now: datetime,
+    client_address: str | None = None,
+) -> Appointment:
+    """For tele-expertise: the expert who took a request on books one of their own free slots for its
+    resident, inside the caller's open unit of work (so the conversion and the booking commit together).
+    ``permission`` is the policy question that allows it (the expert's right to answer that request); every
+    booking rule applies as for the care home. Raises as ``book`` does; the database's IntegrityError on a
+    lost race is left to the caller, whose transaction it ends."""
+    booked = await _book(uow, keys, actor, request, now, None, client_address, permission=permission)
+    return booked.appointment
+
+
+async def expert_slots_in(
+    uow: UnitOfWork, ehpad_id: UUID, expert_id: UUID, specialty: Specialty, now: datetime, limit: int
+) -> list[SlotOffer]:
+    """One expert's next free slots for this care home and specialty, inside the caller's open unit of work,
+    once the policy has allowed the caller's use case (no health data: nothing to audit)."""
+    start = now + MIN_LEAD_TIME
+    return await _free_slots(uow, ehpad_id, specialty, start, start + SEARCH_HORIZON, limit, expert_id)
 
 
 async def _alternatives_outside(

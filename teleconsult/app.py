@@ -23,6 +23,8 @@ from records.residents import routes as residents_routes
 from scheduling import notifications_routes
 from scheduling import pages as scheduling_pages
 from scheduling import routes as scheduling_routes
+from scheduling.expertise import pages as expertise_pages
+from scheduling.expertise import routes as expertise_routes
 from scheduling.notifications_service import send_due_reminders
 from teleconsult import health, i18n
 from teleconsult.clock import Clock, SystemClock
@@ -232,6 +234,8 @@ def create_app(
         scheduling_routes.routes,
         documents_routes.routes,
         notifications_routes.routes,
+        expertise_routes.routes,
+        expertise_pages.routes,
         web_routes.routes,
     ):
         mount(app, routes)

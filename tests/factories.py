@@ -56,14 +56,17 @@ async def make_user(
     username: str | None = None,
     password: str = PASSWORD,
     department_id: uuid.UUID | None = None,
+    specialties: frozenset[Specialty] | None = None,
 ) -> User:
+    if specialties is None:
+        specialties = frozenset({Specialty.GERIATRIE}) if role is Role.EXPERT else frozenset()
     user = User(
         id=uuid.uuid4(),
         username=username or f"{role.value}.{next(_counter)}",
         display_name=f"Test {role.value.title()}",
         role=role,
         establishment_id=establishment.id,
-        specialties=frozenset({Specialty.GERIATRIE}) if role is Role.EXPERT else frozenset(),
+        specialties=specialties,
         department_id=department_id,
     )
     return await service.create_user(new_uow(), passwords, None, user, password, now)

@@ -15,7 +15,7 @@ from enum import Enum, StrEnum
 from uuid import UUID
 
 from teleconsult.errors import Forbidden, NotFound
-from teleconsult.identity.model import CARE_HOME_ROLES, Establishment, Role, User
+from teleconsult.identity.model import CARE_HOME_ROLES, Establishment, Role, Specialty, User
 
 
 class Action(StrEnum):
@@ -49,6 +49,13 @@ class Action(StrEnum):
     # Notifications and reminders.
     READ_OWN_NOTIFICATIONS = "read_own_notifications"  # list, mark read (object: the recipient's user id)
     MANAGE_CALENDAR_FEED = "manage_calendar_feed"  # one's own secret calendar address (those with a calendar)
+    # Tele-expertise.
+    REQUEST_EXPERTISE = "request_expertise"  # submit, list the care home's requests (object: the EHPAD id)
+    WITHDRAW_EXPERTISE = "withdraw_expertise"  # the care home takes its request back (object: ExpertiseRef)
+    VIEW_EXPERTISE_QUEUE = "view_expertise_queue"  # an expert's queue (route level; filtered by the store)
+    VIEW_EXPERTISE = "view_expertise"  # read one request (object: ExpertiseRef)
+    CLAIM_EXPERTISE = "claim_expertise"  # take it on with a deadline (object: ExpertiseRef)
+    ANSWER_EXPERTISE = "answer_expertise"  # answer or convert into a teleconsultation (object: ExpertiseRef)
 
 
 class Decision(Enum):
@@ -78,6 +85,17 @@ class AppointmentRef:
     expert_establishment_id: UUID
 
 
+@dataclass(frozen=True, slots=True)
+class ExpertiseRef:
+    """What the policy needs to know about a tele-expertise request (read before anything is decrypted)."""
+
+    ehpad_id: UUID
+    specialty: Specialty
+    claimed_by: UUID | None
+    #: The hospital teams the EHPAD has an active convention with: their experts may see its requests.
+    convention_team_ids: frozenset[UUID]
+
+
 #: Actions by role, for a principal whose login is complete. Everything not listed is denied.
 _CARE_HOME_ACTIONS = frozenset(
     {
@@ -90,6 +108,9 @@ _CARE_HOME_ACTIONS = frozenset(
         Action.PREPARE_APPOINTMENT,
         Action.MARK_NO_SHOW,
         Action.MANAGE_CALENDAR_FEED,
+        Action.REQUEST_EXPERTISE,
+        Action.WITHDRAW_EXPERTISE,
+        Action.VIEW_EXPERTISE,
     }
 )
 _HOSPITAL_ACTIONS = frozenset(
@@ -103,11 +124,20 @@ _HOSPITAL_ACTIONS = frozenset(
         Action.MANAGE_CALENDAR_FEED,
     }
 )
+#: Tele-expertise is answered by the experts themselves, not by their secretariat.
+_EXPERT_ONLY_ACTIONS = frozenset(
+    {
+        Action.VIEW_EXPERTISE_QUEUE,
+        Action.VIEW_EXPERTISE,
+        Action.CLAIM_EXPERTISE,
+        Action.ANSWER_EXPERTISE,
+    }
+)
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.IDE: _CARE_HOME_ACTIONS,
     Role.IDEC: _CARE_HOME_ACTIONS,
     Role.MEDECIN_CO: _CARE_HOME_ACTIONS | {Action.VIEW_RECORD_ACCESSES},
-    Role.EXPERT: _HOSPITAL_ACTIONS,
+    Role.EXPERT: _HOSPITAL_ACTIONS | _EXPERT_ONLY_ACTIONS,
     Role.SECRETARIAT: _HOSPITAL_ACTIONS,
     Role.COORDINATEUR: frozenset({Action.VIEW_COORDINATION_HOME}),
     Role.ADMIN: frozenset({Action.ADMIN_ESTABLISHMENTS, Action.ADMIN_USERS}),
@@ -115,11 +145,21 @@ _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 
 #: Actions on one EHPAD's residents: the object is the EHPAD's id (a resident's ``ehpad_id``).
 _RESIDENT_ACTIONS = frozenset(
-    {Action.VIEW_RESIDENTS, Action.EDIT_RESIDENTS, Action.BOOK_APPOINTMENTS, Action.VIEW_RECORD_ACCESSES}
+    {
+        Action.VIEW_RESIDENTS,
+        Action.EDIT_RESIDENTS,
+        Action.BOOK_APPOINTMENTS,
+        Action.VIEW_RECORD_ACCESSES,
+        Action.REQUEST_EXPERTISE,
+    }
 )
 #: Actions on one appointment: the object is an AppointmentRef.
 _APPOINTMENT_ACTIONS = frozenset(
     {Action.VIEW_APPOINTMENT, Action.CANCEL_APPOINTMENT, Action.PREPARE_APPOINTMENT, Action.MARK_NO_SHOW}
+)
+#: Actions on one tele-expertise request: the object is an ExpertiseRef.
+_EXPERTISE_ACTIONS = frozenset(
+    {Action.WITHDRAW_EXPERTISE, Action.VIEW_EXPERTISE, Action.CLAIM_EXPERTISE, Action.ANSWER_EXPERTISE}
 )
 #: Actions on one expert's time: the object is the expert (a User).
 _EXPERT_ACTIONS = frozenset({Action.MANAGE_AVAILABILITY, Action.VIEW_AGENDA})
@@ -165,6 +205,8 @@ def decide(principal: Principal | None, action: Action, resource: object = None)
         return _decide_appointment(principal.user, action, resource)
     if action in _EXPERT_ACTIONS:
         return _decide_expert_time(principal.user, action, resource)
+    if action in _EXPERTISE_ACTIONS:
+        return _decide_expertise(principal.user, action, resource)
     if action in _ROLE_ACTIONS[principal.role]:
         return Decision.ALLOW
     return Decision.DENY
@@ -194,6 +236,40 @@ def _decide_appointment(user: User, action: Action, resource: object) -> Decisio
     else:  # the secretariat works for every expert of its hospital
         allowed = resource.expert_establishment_id == user.establishment_id
     # Whoever the appointment is not addressed to must not learn that it exists.
+    return Decision.ALLOW if allowed else Decision.HIDE
+
+
+def reaches(expert: User, ref: ExpertiseRef) -> bool:
+    """The request is addressed to this expert's queue: their specialty, from a care home whose convention
+    reaches their team."""
+    return (
+        expert.role is Role.EXPERT
+        and ref.specialty in expert.specialties
+        and expert.department_id is not None
+        and expert.department_id in ref.convention_team_ids
+    )
+
+
+def _decide_expertise(user: User, action: Action, resource: object) -> Decision:
+    if action not in _ROLE_ACTIONS[user.role]:
+        return Decision.DENY
+    if resource is None:  # route level: "may this user work on some requests?"
+        return Decision.ALLOW
+    if not isinstance(resource, ExpertiseRef):
+        return Decision.DENY
+    if user.role in CARE_HOME_ROLES:
+        allowed = resource.ehpad_id == user.establishment_id
+    elif resource.claimed_by is not None:
+        # Once taken on, a request is the claiming expert's; the others may still try to claim it (and
+        # learn it was taken: 409), as they saw it in their queue.
+        allowed = resource.claimed_by == user.id or (
+            action is Action.CLAIM_EXPERTISE and reaches(user, resource)
+        )
+    else:
+        # Not taken on: every expert it reaches may read and claim it. Answering it is allowed here too, so
+        # that the model's rule "claim it first" answers 409 rather than 404.
+        allowed = reaches(user, resource)
+    # Whoever the request is not addressed to must not learn that it exists.
     return Decision.ALLOW if allowed else Decision.HIDE
 
 

@@ -1,6 +1,6 @@
 """A resident's whole dossier is crypto-shredded by retention: its record, its documents (their own data
-keys) and its appointments (sealed under the resident's key); and a booking restarts the retention period.
-Both backends."""
+keys), its appointments and tele-expertise requests (sealed under the resident's key); and a booking
+restarts the retention period. Both backends."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from records.documents.store import resident_documents
 from records.residents.store import data_keys, residents
 from records.retention.model import RetentionPeriods
 from records.retention.service import run_retention
+from scheduling.expertise.store import expertise_requests
 from scheduling.store import appointment_checklist, appointments
 from teleconsult.identity.model import Role
 from tests.integration.conftest import Env
 from tests.integration.test_documents import uploaded
+from tests.integration.test_expertise import request_body, submit
 from tests.integration.test_scheduling import book, booking, headers, new_resident, publish_afternoons
 from tests.unit.test_documents_model import pdf
 
@@ -42,6 +44,8 @@ async def test_shredding_a_dossier_removes_its_documents_keys_and_appointments(e
     )
     assert response.status == 200
     await uploaded(env, str(shredded), pdf(), filename="dlu.pdf", content_type="application/pdf")
+    status, _ = await submit(env, request_body(shredded))
+    assert status == 201
     await uploaded(env, str(kept), pdf(), filename="dlu.pdf", content_type="application/pdf")
     # Twenty years later, the recent resident has just been booked again: only the other one is due.
     later = env.clock.now() + timedelta(days=365 * 20 + 10)
@@ -59,6 +63,7 @@ async def test_shredding_a_dossier_removes_its_documents_keys_and_appointments(e
     assert results[0].ids == (str(shredded),)
     assert await count(env, appointments) == 0
     assert await count(env, appointment_checklist) == 0
+    assert await count(env, expertise_requests) == 0
     assert await count(env, resident_documents) == 1  # the kept resident's
     assert await count(env, data_keys) == keys_before - 2  # the resident's key and its document's
     assert await count(env, residents) == 1

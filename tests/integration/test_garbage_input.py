@@ -786,6 +786,7 @@ def test_a_form_over_one_mebibyte_gets_413_from_every_route_the_principal_may_po
     )
     params["item"] = "dlu"
     params["notification_id"] = f"{KNOWN_IDS}0"
+    params["expertise_id"] = f"{KNOWN_IDS}0"
     wrong: list[str] = []
     for principal in PRINCIPALS:
         for spec in server.specs:

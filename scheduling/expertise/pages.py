@@ -1,0 +1,324 @@
+"""HTML pages of tele-expertise. For care-home staff on a shared tablet: "Demander une téléexpertise" (the
+form, which keeps what was typed when something is wrong) and "Mes demandes de téléexpertise" (the care
+home's requests with status, late flag and answer). For experts: "File de téléexpertise" (the requests
+waiting in their specialties, the ones they took on with the answer form and the teleconsultation slots,
+the last ones answered).
+
+Input is read with the JSON API's field lists (routes.py), so both share one set of rules.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+
+from records.residents import service as residents_service
+from records.residents.model import Resident
+from scheduling.expertise import service
+from scheduling.expertise.model import (
+    MAX_ANSWER,
+    MAX_CONTEXT,
+    MAX_QUESTION,
+    AnswerOutcome,
+    ExpertiseStatus,
+    ExpertiseUrgency,
+    Level,
+    NotificationKind,
+)
+from scheduling.expertise.routes import (
+    ANSWER_FIELDS,
+    CLAIM_FIELDS,
+    CONVERT_FIELDS,
+    submission,
+    uow_of,
+)
+from scheduling.model import PARIS, ConsentGiver, ConsentMethod, Reason, SlotOffer
+from teleconsult.errors import Conflict, InvalidInput
+from teleconsult.forms import parse, read_form, uuid_in_path
+from teleconsult.i18n import N_, gettext_
+from teleconsult.identity.model import Role
+from teleconsult.identity.policy import Action
+from teleconsult.keys import CLOCK, KEYRING
+from teleconsult.middleware import client_address_of
+from teleconsult.pages import current_principal, redirect, render_page
+from teleconsult.routing import PageSpec, Routes
+
+routes = Routes()
+
+CARE_HOME_PAGE = PageSpec(role=Role.IDE, care_home=True)
+EXPERT_PAGE = PageSpec(role=Role.EXPERT)
+
+STATUS_LABELS: dict[str, str] = {
+    ExpertiseStatus.SUBMITTED: N_("Waiting for an expert"),
+    ExpertiseStatus.CLAIMED: N_("Taken on by an expert"),
+    ExpertiseStatus.ANSWERED: N_("Answered"),
+    ExpertiseStatus.WITHDRAWN: N_("Withdrawn"),
+    ExpertiseStatus.CONVERTED: N_("Teleconsultation booked"),
+}
+LEVEL_LABELS: dict[int, str] = {
+    Level.ONE: N_("Level 1: a precise question"),
+    Level.TWO: N_("Level 2: a complex situation"),
+}
+URGENCY_LABELS: dict[str, str] = {
+    ExpertiseUrgency.NON_URGENT: N_("Not urgent"),
+    ExpertiseUrgency.URGENT: N_("Urgent"),
+}
+REASON_LABELS: dict[str, str] = {
+    Reason.AVIS_GERIATRIQUE: N_("Geriatric opinion"),
+    Reason.TROUBLES_COMPORTEMENT: N_("Behavioural disorders"),
+    Reason.SITUATION_URGENTE: N_("Urgent situation"),
+    Reason.PLAIE: N_("Wound, healing"),
+    Reason.DOULEUR: N_("Pain"),
+    Reason.DENUTRITION: N_("Undernutrition"),
+    Reason.MEDICAMENTS: N_("Medication review"),
+    Reason.CHUTES: N_("Falls"),
+    Reason.DECISION_ETHIQUE: N_("Ethical decision"),
+    Reason.AUTRE: N_("Other"),
+}
+OUTCOME_LABELS: dict[str, str] = {
+    AnswerOutcome.AVIS_CONSEILS: N_("Opinion and advice"),
+    AnswerOutcome.MODIFICATION_THERAPEUTIQUE: N_("Change of treatment"),
+    AnswerOutcome.DEMANDE_TELECONSULTATION: N_("A teleconsultation is needed"),
+    AnswerOutcome.CONSULTATION_PHYSIQUE: N_("A physical consultation is needed"),
+    AnswerOutcome.ORIENTATION_URGENCES: N_("Send to the emergency department"),
+    AnswerOutcome.AUTRE: N_("Other"),
+}
+CONSENT_GIVER_LABELS: dict[str, str] = {
+    ConsentGiver.RESIDENT: N_("The resident"),
+    ConsentGiver.FAMILY: N_("Family"),
+    ConsentGiver.LEGAL_REPRESENTATIVE: N_("Legal representative"),
+    ConsentGiver.TRUSTED_PERSON: N_("Trusted person"),
+}
+CONSENT_METHOD_LABELS: dict[str, str] = {
+    ConsentMethod.ORAL: N_("Orally"),
+    ConsentMethod.WRITTEN: N_("In writing"),
+}
+NEWS_LABELS: dict[str, str] = {
+    NotificationKind.CLAIMED: N_("New: taken on by an expert"),
+    NotificationKind.ANSWERED: N_("New: answer received"),
+    NotificationKind.CONVERTED: N_("New: teleconsultation booked"),
+}
+
+FORM_FIELDS = (
+    "resident_id",
+    "specialty",
+    "level",
+    "urgency",
+    "reason",
+    "wished_deadline",
+    "question",
+    "context",
+    "consent_given_by",
+    "consent_given_on",
+    "consent_method",
+    "consent_person",
+    "physician_agreement",
+    "physician_note",
+)
+
+
+def _labels() -> dict[str, Any]:
+    return {
+        "expertise_status_labels": STATUS_LABELS,
+        "level_labels": LEVEL_LABELS,
+        "urgency_labels": URGENCY_LABELS,
+        "reason_labels": REASON_LABELS,
+        "outcome_labels": OUTCOME_LABELS,
+        "consent_giver_labels": CONSENT_GIVER_LABELS,
+        "consent_method_labels": CONSENT_METHOD_LABELS,
+        "news_labels": NEWS_LABELS,
+    }
+
+
+def _resident_label(resident: Resident) -> str:
+    traits = resident.details.traits
+    room = resident.details.room
+    born = traits.birth_date.strftime("%d/%m/%Y")
+    return f"{traits.display_name()} ({born}" + (f", {room})" if room else ")")
+
+
+def local_input(moment: datetime) -> str:
+    """The value of a datetime-local input: Paris wall-clock time, to the minute."""
+    return moment.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M")
+
+
+# ------------------------------------------------------------------------------------ the care home
+
+
+@routes.get("/expertise", name="expertise.list", action=Action.REQUEST_EXPERTISE, page=CARE_HOME_PAGE)
+async def expertise_list(request: web.Request) -> web.StreamResponse:
+    views = await service.care_home_requests(
+        uow_of(request),
+        request.app[KEYRING],
+        current_principal(request),
+        request.app[CLOCK].now(),
+        client_address_of(request),
+    )
+    return render_page(
+        request, "expertise/list.html", views=views, sent=request.query.get("sent") == "1", **_labels()
+    )
+
+
+async def _render_form(
+    request: web.Request, values: dict[str, str], status: int = 200, **context: Any
+) -> web.Response:
+    principal = current_principal(request)
+    now = request.app[CLOCK].now()
+    residents = await residents_service.search_residents(
+        uow_of(request), request.app[KEYRING], principal, None, now, client_address_of(request)
+    )
+    specialties = await service.specialties_for_expertise(uow_of(request), principal)
+    _ = gettext_
+    return render_page(
+        request,
+        "expertise/form.html",
+        status,
+        values=values,
+        has_residents=bool(residents),
+        resident_options=[("", _("Choose a resident"))]
+        + [(str(r.id), _resident_label(r)) for r in residents],
+        specialties=specialties,
+        reason_options=[(r.value, _(REASON_LABELS[r])) for r in Reason],
+        level_options=[(str(int(level)), _(LEVEL_LABELS[level])) for level in Level],
+        urgency_options=[(u.value, _(URGENCY_LABELS[u])) for u in ExpertiseUrgency],
+        giver_options=[(g.value, _(CONSENT_GIVER_LABELS[g])) for g in ConsentGiver],
+        method_options=[(m.value, _(CONSENT_METHOD_LABELS[m])) for m in ConsentMethod],
+        agreement_options=[("true", _("Yes")), ("false", _("No"))],
+        min_deadline=local_input(now),
+        max_question=MAX_QUESTION,
+        max_context=MAX_CONTEXT,
+        **_labels(),
+        **context,
+    )
+
+
+@routes.get("/expertise/new", name="expertise.new", action=Action.REQUEST_EXPERTISE, page=CARE_HOME_PAGE)
+async def expertise_new(request: web.Request) -> web.StreamResponse:
+    now = request.app[CLOCK].now()
+    values = {
+        "resident_id": request.query.get("resident_id", "")[:36],
+        "level": str(int(Level.ONE)),
+        "urgency": ExpertiseUrgency.NON_URGENT.value,
+        "wished_deadline": local_input(now + timedelta(days=2)),
+        "consent_given_on": now.astimezone(PARIS).date().isoformat(),
+        "consent_given_by": ConsentGiver.RESIDENT.value,
+        "consent_method": ConsentMethod.ORAL.value,
+        "physician_agreement": "true",
+    }
+    return await _render_form(request, values)
+
+
+@routes.post("/expertise", name="expertise.create", action=Action.REQUEST_EXPERTISE)
+async def expertise_create(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    values = {name: form[name] for name in FORM_FIELDS if name in form}
+    try:
+        await service.submit(
+            uow_of(request),
+            request.app[KEYRING],
+            current_principal(request),
+            submission(values),
+            request.app[CLOCK].now(),
+            client_address_of(request),
+        )
+    except InvalidInput as exc:
+        return await _render_form(request, values, exc.status, errors=exc.fields, error=exc.text)
+    raise web.HTTPSeeOther(str(request.app.router["expertise.list"].url_for().with_query(sent="1")))
+
+
+@routes.post(
+    "/expertise/{expertise_id}/withdraw", name="expertise.withdraw", action=Action.WITHDRAW_EXPERTISE
+)
+async def expertise_withdraw(request: web.Request) -> web.StreamResponse:
+    await service.withdraw(
+        uow_of(request),
+        request.app[KEYRING],
+        current_principal(request),
+        uuid_in_path(request, "expertise_id"),
+        request.app[CLOCK].now(),
+        client_address_of(request),
+    )
+    raise redirect(request, "expertise.list")
+
+
+# ------------------------------------------------------------------------------------------ the expert
+
+
+async def _render_queue(request: web.Request, status: int = 200, **context: Any) -> web.Response:
+    principal = current_principal(request)
+    now = request.app[CLOCK].now()
+    found = await service.queue(
+        uow_of(request), request.app[KEYRING], principal, now, client_address_of(request)
+    )
+    slots: dict[UUID, list[SlotOffer]] = {}
+    for view in found.mine:
+        slots[view.request.id] = await service.conversion_slots(
+            uow_of(request), principal, view.request.id, now
+        )
+    return render_page(
+        request,
+        "expertise/queue.html",
+        status,
+        queue=found,
+        slots=slots,
+        outcomes=list(AnswerOutcome),
+        default_deadline=local_input(now + timedelta(days=1)),
+        min_deadline=local_input(now),
+        max_answer=MAX_ANSWER,
+        **_labels(),
+        **context,
+    )
+
+
+@routes.get("/expertise/queue", name="expertise.queue", action=Action.VIEW_EXPERTISE_QUEUE, page=EXPERT_PAGE)
+async def expertise_queue(request: web.Request) -> web.StreamResponse:
+    return await _render_queue(request)
+
+
+async def _expert_step(request: web.Request, step: str) -> web.StreamResponse:
+    """Claim, answer or convert one request from the queue page; on a refusal the page comes back with
+    the message beside that request and what was typed."""
+    expertise_id = uuid_in_path(request, "expertise_id")
+    form = await read_form(request)
+    values = {name: form.get(name, "") for name in ("deadline", "outcome", "text", "starts_at")}
+    uow, keys, principal = uow_of(request), request.app[KEYRING], current_principal(request)
+    now, address = request.app[CLOCK].now(), client_address_of(request)
+    try:
+        if step == "claim":
+            deadline = parse(form, CLAIM_FIELDS)["deadline"]
+            await service.claim(uow, keys, principal, expertise_id, deadline, now, address)
+        elif step == "answer":
+            body = parse(form, ANSWER_FIELDS)
+            await service.answer(
+                uow, keys, principal, expertise_id, body["outcome"], body["text"], now, address
+            )
+        else:
+            starts_at = parse(form, CONVERT_FIELDS)["starts_at"]
+            await service.convert(uow, keys, principal, expertise_id, starts_at, now, address)
+    except InvalidInput as exc:
+        return await _render_queue(
+            request, exc.status, failed=str(expertise_id), values=values, errors=exc.fields, error=exc.text
+        )
+    except Conflict as exc:  # already claimed, no longer open, slot taken meanwhile
+        return await _render_queue(
+            request, exc.status, failed=str(expertise_id), values=values, error=exc.text
+        )
+    raise redirect(request, "expertise.queue")
+
+
+@routes.post("/expertise/{expertise_id}/claim", name="expertise.claim", action=Action.CLAIM_EXPERTISE)
+async def expertise_claim(request: web.Request) -> web.StreamResponse:
+    return await _expert_step(request, "claim")
+
+
+@routes.post("/expertise/{expertise_id}/answer", name="expertise.answer", action=Action.ANSWER_EXPERTISE)
+async def expertise_answer(request: web.Request) -> web.StreamResponse:
+    return await _expert_step(request, "answer")
+
+
+@routes.post("/expertise/{expertise_id}/convert", name="expertise.convert", action=Action.ANSWER_EXPERTISE)
+async def expertise_convert(request: web.Request) -> web.StreamResponse:
+    return await _expert_step(request, "convert")
