@@ -3,7 +3,7 @@
 A resident's dossier (identity, appointments, requests, reports) shares the resident's data key, so that
 crypto-shredding one dossier is destroying one key; each value is still bound by its associated data to
 its exact place (table, column, row id, EHPAD), so a ciphertext copied to another row, column or dossier
-fails to open. See docs/adr/0010-dossier-keys.md.
+fails to open. See docs/adr/0011-dossier-keys.md.
 
 Only services call this, after the access policy has allowed the use case that needs the key.
 """
