@@ -18,7 +18,7 @@ from records.crypto import KeyFileError, LocalKeyring, generate_key_file
 from records.residents import pages as residents_pages
 from records.residents import routes as residents_routes
 from scheduling import routes as scheduling_routes
-from teleconsult import health
+from teleconsult import health, openapi
 from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
 from teleconsult.i18n import Catalogues
@@ -148,6 +148,7 @@ def create_app(
     app.on_response_prepare.append(security_headers)
     for routes in (
         health.routes,
+        openapi.routes,
         identity_routes.routes,
         residents_routes.routes,
         scheduling_routes.routes,
