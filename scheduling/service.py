@@ -55,7 +55,7 @@ from teleconsult.errors import InvalidInput, NotFound
 from teleconsult.i18n import N_
 from teleconsult.identity import policy
 from teleconsult.identity.model import CARE_HOME_ROLES, Role, Specialty, User
-from teleconsult.identity.policy import Action, AppointmentRef, Principal
+from teleconsult.identity.policy import Action, AppointmentRef, Decision, Principal
 from teleconsult.identity.service.trail import audit
 from teleconsult.identity.store import IdentityStore
 
@@ -330,11 +330,20 @@ async def book(
     consent, agreement), OutsideAvailability, SlotInPast, ResidentBusy, and SlotTaken with the next free
     slots when another booking won (whether the check before the insert saw it or the database did).
     """
+    if idempotency_key is None and await _seen_taken(uow, actor, request):
+        raise SlotTaken(await _alternatives(uow, actor, request.qualification.specialty, request, now))
     try:
         async with uow:
             booked = await _book(uow, keys, actor, request, now, idempotency_key, client_address)
             await uow.commit()
             return booked
+    except SlotTaken as seen:
+        # The check before the insert saw the winner. The next free slots are looked up only now, with the
+        # transaction closed: a burst of losers must not hold the SQLite write lock, or a PostgreSQL
+        # connection, for a 6-week search each.
+        raise SlotTaken(
+            await _alternatives(uow, actor, request.qualification.specialty, request, now)
+        ) from seen
     except IntegrityError as exc:
         lost = exc  # another transaction won a constraint: find out which, with a fresh look
     async with uow:
@@ -348,11 +357,35 @@ async def book(
             resident_id=request.resident_id, start=request.starts_at, end=end
         ) and not (await store.overlapping(expert_id=request.expert_id, start=request.starts_at, end=end)):
             raise ResidentBusy() from lost
-    raise SlotTaken(
-        await find_slots(
-            uow, actor, request.qualification.specialty, now, after=request.starts_at, limit=ALTERNATIVES
+    raise SlotTaken(await _alternatives(uow, actor, request.qualification.specialty, request, now)) from lost
+
+
+async def _seen_taken(uow: UnitOfWork, actor: Principal, request: BookingRequest) -> bool:
+    """Whether the slot is visibly taken already, read without a transaction: in a burst on one slot the
+    losers then answer 409 without queueing for the SQLite write lock, or holding a PostgreSQL
+    connection, at all. Only after the same access checks as the booking itself (the resident is of the
+    actor's care home, the expert under its convention), so that nobody learns more than before; the
+    transaction and the database's constraints still have the last word."""
+    async with uow.reading():
+        ehpad_id = await residents.ehpad_of_in(uow, request.resident_id)
+        if ehpad_id is None or policy.decide(actor, Action.BOOK_APPOINTMENTS, ehpad_id) is not Decision.ALLOW:
+            return False
+        experts = await uow.store(IdentityStore).experts_under_convention(ehpad_id)
+        if not any(expert.id == request.expert_id for expert in experts):
+            return False
+        instant = request.starts_at
+        return bool(
+            await uow.store(SchedulingStore).overlapping(
+                expert_id=request.expert_id, start=instant, end=instant + timedelta(microseconds=1)
+            )
         )
-    ) from lost
+
+
+async def _alternatives(
+    uow: UnitOfWork, actor: Principal, specialty: Specialty | None, request: BookingRequest, now: datetime
+) -> list[SlotOffer]:
+    """The next free slots after the one asked for, read in a unit of their own (no transaction open)."""
+    return await find_slots(uow, actor, specialty, now, after=request.starts_at, limit=ALTERNATIVES)
 
 
 async def _book(
@@ -390,7 +423,7 @@ async def _book(
     slot = offered_slot(windows, leaves, is_french_holiday, expert.id, request.starts_at, q.specialty)
     check_bookable_time(slot, now)
     if await store.overlapping(expert_id=expert.id, start=slot.starts_at, end=slot.ends_at):
-        raise SlotTaken(await _alternatives_outside(uow, actor, request, now))
+        raise SlotTaken()  # the callers add the next free slots once this transaction is closed
     if await store.overlapping(resident_id=request.resident_id, start=slot.starts_at, end=slot.ends_at):
         raise ResidentBusy()
     key = await residents.dossier_key_in(uow, keys, request.resident_id)
@@ -415,21 +448,6 @@ async def _book(
         uow, now, "appointment.book", Outcome.SUCCESS, actor.user, client_address, OBJECT_TYPE, appointment.id
     )
     return Booked(appointment, created=True)
-
-
-async def _alternatives_outside(
-    uow: UnitOfWork, actor: Principal, request: BookingRequest, now: datetime
-) -> list[SlotOffer]:
-    """The next free slots, read in the same (still open) transaction."""
-    start = max(now + MIN_LEAD_TIME, request.starts_at)
-    return await _free_slots(
-        uow,
-        actor.user.establishment_id,
-        request.qualification.specialty,
-        start,
-        start + SEARCH_HORIZON,
-        ALTERNATIVES,
-    )
 
 
 async def _load(uow: UnitOfWork, keys: SealingKeys, appointment_id: UUID) -> Appointment:
@@ -581,7 +599,7 @@ async def reschedule(
             )
             await uow.commit()
             return booked.appointment
-    except IntegrityError as exc:
+    except (SlotTaken, IntegrityError) as exc:
         raise SlotTaken(
             await find_slots(uow, actor, specialty, now, after=starts_at, limit=ALTERNATIVES)
         ) from exc
