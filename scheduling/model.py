@@ -336,32 +336,37 @@ def free_slots(
         leaves_by_expert.setdefault(leave.expert_id, []).append((leave.starts_at, leave.ends_at))
     first_day = start.astimezone(PARIS).date()
     last_day = end.astimezone(PARIS).date()
-    candidates: list[Slot] = []
+    by_day: dict[date, list[Window]] = {}
     for window in windows:
-        if specialty is not None and window.specialty is not specialty:
-            continue
-        for day in window.days(first_day, last_day):
-            if is_holiday(day):
-                continue
-            for slot in window_slots(window, day):
-                if slot.starts_at < start or slot.ends_at > end:
-                    continue
-                if _overlaps(slot.starts_at, slot.ends_at, leaves_by_expert.get(slot.expert_id, ())):
-                    continue
-                if _overlaps(slot.starts_at, slot.ends_at, busy.get(slot.expert_id, ())):
-                    continue
-                candidates.append(slot)
-    candidates.sort()
+        if specialty is None or window.specialty is specialty:
+            for day in window.days(first_day, last_day):
+                by_day.setdefault(day, []).append(window)
     chosen: list[Slot] = []
-    taken: dict[UUID, list[tuple[datetime, datetime]]] = {}
-    for slot in candidates:
-        mine = taken.setdefault(slot.expert_id, [])
-        if _overlaps(slot.starts_at, slot.ends_at, mine):
+    # Day by day, earliest first: a slot starts and ends on its own Paris day, so every slot of a day comes
+    # before every slot of the next, and slots of different days never overlap. The search can then stop
+    # on the day the limit is reached instead of building the whole horizon of every expert.
+    for day in sorted(by_day):
+        if is_holiday(day):
             continue
-        mine.append((slot.starts_at, slot.ends_at))
-        chosen.append(slot)
-        if limit is not None and len(chosen) >= limit:
-            break
+        candidates = [
+            slot
+            for window in by_day[day]
+            for slot in window_slots(window, day)
+            if start <= slot.starts_at
+            and slot.ends_at <= end
+            and not _overlaps(slot.starts_at, slot.ends_at, leaves_by_expert.get(slot.expert_id, ()))
+            and not _overlaps(slot.starts_at, slot.ends_at, busy.get(slot.expert_id, ()))
+        ]
+        candidates.sort()
+        taken: dict[UUID, list[tuple[datetime, datetime]]] = {}
+        for slot in candidates:
+            mine = taken.setdefault(slot.expert_id, [])
+            if _overlaps(slot.starts_at, slot.ends_at, mine):
+                continue
+            mine.append((slot.starts_at, slot.ends_at))
+            chosen.append(slot)
+            if limit is not None and len(chosen) >= limit:
+                return chosen
     return chosen
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
 import holidays
@@ -38,6 +38,7 @@ from scheduling.model import (
     PhysicianAgreement,
     Qualification,
     ResidentBusy,
+    Slot,
     SlotOffer,
     SlotTaken,
     StaleAppointment,
@@ -253,17 +254,26 @@ async def _free_slots(
     first, last = start.astimezone(PARIS).date(), end.astimezone(PARIS).date()
     windows = await store.windows(experts, first, last)
     leaves = await store.leaves(experts, start, end)
-    busy = await store.busy(experts, start, end)
-    slots = free_slots(
-        windows,
-        leaves,
-        busy,
-        start=start,
-        end=end,
-        is_holiday=is_french_holiday,
-        specialty=specialty,
-        limit=limit,
-    )
+    slots: list[Slot] = []
+    # The horizon is read a stretch at a time (1 day, then 2, 4...), cut at Paris midnights: slots never
+    # cross midnight, so each stretch's free slots depend only on the bookings inside it. The first
+    # stretch usually fills the page: the appointments of the weeks after it are never read.
+    stretch_start, days = start, 1
+    while stretch_start < end and len(slots) < limit:
+        midnight = datetime.combine(stretch_start.astimezone(PARIS).date() + timedelta(days=days), time())
+        stretch_end = min(end, midnight.replace(tzinfo=PARIS).astimezone(UTC))
+        busy = await store.busy(experts, stretch_start, stretch_end)
+        slots += free_slots(
+            windows,
+            leaves,
+            busy,
+            start=stretch_start,
+            end=stretch_end,
+            is_holiday=is_french_holiday,
+            specialty=specialty,
+            limit=limit - len(slots),
+        )
+        stretch_start, days = stretch_end, days * 2
     return [SlotOffer(slot, experts[slot.expert_id]) for slot in slots]
 
 
