@@ -340,7 +340,7 @@ async def book(
     consent, agreement), OutsideAvailability, SlotInPast, ResidentBusy, and SlotTaken with the next free
     slots when another booking won (whether the check before the insert saw it or the database did).
     """
-    if idempotency_key is None and await _seen_taken(uow, actor, request):
+    if idempotency_key is None and await _seen_taken(uow, actor, request, now):
         raise SlotTaken(await _alternatives(uow, actor, request.qualification.specialty, request, now))
     try:
         async with uow:
@@ -370,12 +370,19 @@ async def book(
     raise SlotTaken(await _alternatives(uow, actor, request.qualification.specialty, request, now)) from lost
 
 
-async def _seen_taken(uow: UnitOfWork, actor: Principal, request: BookingRequest) -> bool:
+async def _seen_taken(uow: UnitOfWork, actor: Principal, request: BookingRequest, now: datetime) -> bool:
     """Whether the slot is visibly taken already, read without a transaction: in a burst on one slot the
     losers then answer 409 without queueing for the SQLite write lock, or holding a PostgreSQL
-    connection, at all. Only after the same access checks as the booking itself (the resident is of the
-    actor's care home, the expert under its convention), so that nobody learns more than before; the
-    transaction and the database's constraints still have the last word."""
+    connection, at all. Only for a request that passes the same access checks as the booking itself (the
+    resident is of the actor's care home, the expert under its convention), so that nobody learns more
+    than before, and that would not be refused for its content or its time first (422 keeps precedence);
+    the transaction and the database's constraints still have the last word."""
+    if request.starts_at < now + MIN_LEAD_TIME:
+        return False
+    try:
+        check_request(request.qualification, request.consent, request.agreement, now.astimezone(PARIS).date())
+    except InvalidInput:
+        return False
     async with uow.reading():
         ehpad_id = await residents.ehpad_of_in(uow, request.resident_id)
         if ehpad_id is None or policy.decide(actor, Action.BOOK_APPOINTMENTS, ehpad_id) is not Decision.ALLOW:
