@@ -194,12 +194,21 @@ class Window:
         return timedelta(minutes=self.consultation_minutes + self.report_minutes)
 
     def local_starts(self, day: date) -> Iterator[datetime]:
-        """The wall-clock starts of this window's slots on ``day`` (Paris time, aware)."""
-        cursor = datetime.combine(day, self.start)
-        last = datetime.combine(day, self.end)
-        while cursor + self.unit <= last:
-            yield cursor.replace(tzinfo=PARIS)
-            cursor += self.unit
+        """The wall-clock starts of this window's slots on ``day`` (Paris time, aware): start, start + unit,
+        start + 2 units... as long as the slot ends by the window's end.
+
+        On the nights daylight-saving time changes, a slot is left out when its start or its end falls in
+        the hour the clocks skip (spring) or repeat (autumn), or when it spans the change: such a slot would
+        last less (or more) than its unit, or overlap its neighbour, or be ambiguous on the wall. Every
+        slot given here therefore lasts exactly its unit, on the wall clock and in real time alike.
+        """
+        cursor = datetime.combine(day, self.start, tzinfo=PARIS)
+        last = datetime.combine(day, self.end, tzinfo=PARIS)
+        while cursor + self.unit <= last:  # aware + timedelta: wall-clock arithmetic
+            end = cursor + self.unit
+            if _happens_once(cursor) and _happens_once(end) and cursor.utcoffset() == end.utcoffset():
+                yield cursor
+            cursor = end
 
     def days(self, first: date, last: date) -> list[date]:
         """The days in [first, last] on which this window applies (rrule over the weekdays)."""
@@ -215,6 +224,12 @@ class Window:
             byweekday=[_WEEKDAYS[n] for n in sorted(self.weekdays)],
         )
         return [moment.date() for moment in rule]
+
+
+def _happens_once(local: datetime) -> bool:
+    """Whether this Paris wall-clock time occurs exactly once: not skipped by the spring-forward gap, not
+    repeated by the autumn fold (in both cases zoneinfo gives the two folds different offsets)."""
+    return local.utcoffset() == local.replace(fold=1).utcoffset()
 
 
 def check_window(window: Window) -> None:
@@ -291,8 +306,9 @@ def window_slots(window: Window, day: date) -> list[Slot]:
     slots = []
     for local in window.local_starts(day):
         starts_at = local.astimezone(UTC)
-        # Wall-clock arithmetic, then zoneinfo: a slot is 45 minutes on the clock on the wall.
-        ends_at = (local.replace(tzinfo=None) + window.unit).replace(tzinfo=PARIS).astimezone(UTC)
+        # local_starts gives only slots that do not cross a change of offset: the unit is the same on the
+        # wall and in real time.
+        ends_at = starts_at + window.unit
         consultation_ends_at = starts_at + timedelta(minutes=window.consultation_minutes)
         slots.append(Slot(starts_at, window.expert_id, ends_at, window.specialty, consultation_ends_at))
     return slots
@@ -320,32 +336,37 @@ def free_slots(
         leaves_by_expert.setdefault(leave.expert_id, []).append((leave.starts_at, leave.ends_at))
     first_day = start.astimezone(PARIS).date()
     last_day = end.astimezone(PARIS).date()
-    candidates: list[Slot] = []
+    by_day: dict[date, list[Window]] = {}
     for window in windows:
-        if specialty is not None and window.specialty is not specialty:
-            continue
-        for day in window.days(first_day, last_day):
-            if is_holiday(day):
-                continue
-            for slot in window_slots(window, day):
-                if slot.starts_at < start or slot.ends_at > end:
-                    continue
-                if _overlaps(slot.starts_at, slot.ends_at, leaves_by_expert.get(slot.expert_id, ())):
-                    continue
-                if _overlaps(slot.starts_at, slot.ends_at, busy.get(slot.expert_id, ())):
-                    continue
-                candidates.append(slot)
-    candidates.sort()
+        if specialty is None or window.specialty is specialty:
+            for day in window.days(first_day, last_day):
+                by_day.setdefault(day, []).append(window)
     chosen: list[Slot] = []
-    taken: dict[UUID, list[tuple[datetime, datetime]]] = {}
-    for slot in candidates:
-        mine = taken.setdefault(slot.expert_id, [])
-        if _overlaps(slot.starts_at, slot.ends_at, mine):
+    # Day by day, earliest first: a slot starts and ends on its own Paris day, so every slot of a day comes
+    # before every slot of the next, and slots of different days never overlap. The search can then stop
+    # on the day the limit is reached instead of building the whole horizon of every expert.
+    for day in sorted(by_day):
+        if is_holiday(day):
             continue
-        mine.append((slot.starts_at, slot.ends_at))
-        chosen.append(slot)
-        if limit is not None and len(chosen) >= limit:
-            break
+        candidates = [
+            slot
+            for window in by_day[day]
+            for slot in window_slots(window, day)
+            if start <= slot.starts_at
+            and slot.ends_at <= end
+            and not _overlaps(slot.starts_at, slot.ends_at, leaves_by_expert.get(slot.expert_id, ()))
+            and not _overlaps(slot.starts_at, slot.ends_at, busy.get(slot.expert_id, ()))
+        ]
+        candidates.sort()
+        taken: dict[UUID, list[tuple[datetime, datetime]]] = {}
+        for slot in candidates:
+            mine = taken.setdefault(slot.expert_id, [])
+            if _overlaps(slot.starts_at, slot.ends_at, mine):
+                continue
+            mine.append((slot.starts_at, slot.ends_at))
+            chosen.append(slot)
+            if limit is not None and len(chosen) >= limit:
+                return chosen
     return chosen
 
 

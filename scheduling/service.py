@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
 import holidays
@@ -38,6 +38,7 @@ from scheduling.model import (
     PhysicianAgreement,
     Qualification,
     ResidentBusy,
+    Slot,
     SlotOffer,
     SlotTaken,
     StaleAppointment,
@@ -57,7 +58,7 @@ from teleconsult.errors import InvalidInput, NotFound
 from teleconsult.i18n import N_
 from teleconsult.identity import policy
 from teleconsult.identity.model import CARE_HOME_ROLES, Role, Specialty, User
-from teleconsult.identity.policy import Action, AppointmentRef, Principal
+from teleconsult.identity.policy import Action, AppointmentRef, Decision, Principal
 from teleconsult.identity.service.trail import audit
 from teleconsult.identity.store import IdentityStore
 
@@ -255,17 +256,26 @@ async def _free_slots(
     first, last = start.astimezone(PARIS).date(), end.astimezone(PARIS).date()
     windows = await store.windows(experts, first, last)
     leaves = await store.leaves(experts, start, end)
-    busy = await store.busy(experts, start, end)
-    slots = free_slots(
-        windows,
-        leaves,
-        busy,
-        start=start,
-        end=end,
-        is_holiday=is_french_holiday,
-        specialty=specialty,
-        limit=limit,
-    )
+    slots: list[Slot] = []
+    # The horizon is read a stretch at a time (1 day, then 2, 4...), cut at Paris midnights: slots never
+    # cross midnight, so each stretch's free slots depend only on the bookings inside it. The first
+    # stretch usually fills the page: the appointments of the weeks after it are never read.
+    stretch_start, days = start, 1
+    while stretch_start < end and len(slots) < limit:
+        midnight = datetime.combine(stretch_start.astimezone(PARIS).date() + timedelta(days=days), time())
+        stretch_end = min(end, midnight.replace(tzinfo=PARIS).astimezone(UTC))
+        busy = await store.busy(experts, stretch_start, stretch_end)
+        slots += free_slots(
+            windows,
+            leaves,
+            busy,
+            start=stretch_start,
+            end=stretch_end,
+            is_holiday=is_french_holiday,
+            specialty=specialty,
+            limit=limit - len(slots),
+        )
+        stretch_start, days = stretch_end, days * 2
     return [SlotOffer(slot, experts[slot.expert_id]) for slot in slots]
 
 
@@ -332,11 +342,20 @@ async def book(
     consent, agreement), OutsideAvailability, SlotInPast, ResidentBusy, and SlotTaken with the next free
     slots when another booking won (whether the check before the insert saw it or the database did).
     """
+    if idempotency_key is None and await _seen_taken(uow, actor, request, now):
+        raise SlotTaken(await _alternatives(uow, actor, request.qualification.specialty, request, now))
     try:
         async with uow:
             booked = await _book(uow, keys, actor, request, now, idempotency_key, client_address)
             await uow.commit()
             return booked
+    except SlotTaken as seen:
+        # The check before the insert saw the winner. The next free slots are looked up only now, with the
+        # transaction closed: a burst of losers must not hold the SQLite write lock, or a PostgreSQL
+        # connection, for a 6-week search each.
+        raise SlotTaken(
+            await _alternatives(uow, actor, request.qualification.specialty, request, now)
+        ) from seen
     except IntegrityError as exc:
         lost = exc  # another transaction won a constraint: find out which, with a fresh look
     async with uow:
@@ -350,11 +369,42 @@ async def book(
             resident_id=request.resident_id, start=request.starts_at, end=end
         ) and not (await store.overlapping(expert_id=request.expert_id, start=request.starts_at, end=end)):
             raise ResidentBusy() from lost
-    raise SlotTaken(
-        await find_slots(
-            uow, actor, request.qualification.specialty, now, after=request.starts_at, limit=ALTERNATIVES
+    raise SlotTaken(await _alternatives(uow, actor, request.qualification.specialty, request, now)) from lost
+
+
+async def _seen_taken(uow: UnitOfWork, actor: Principal, request: BookingRequest, now: datetime) -> bool:
+    """Whether the slot is visibly taken already, read without a transaction: in a burst on one slot the
+    losers then answer 409 without queueing for the SQLite write lock, or holding a PostgreSQL
+    connection, at all. Only for a request that passes the same access checks as the booking itself (the
+    resident is of the actor's care home, the expert under its convention), so that nobody learns more
+    than before, and that would not be refused for its content or its time first (422 keeps precedence);
+    the transaction and the database's constraints still have the last word."""
+    if request.starts_at < now + MIN_LEAD_TIME:
+        return False
+    try:
+        check_request(request.qualification, request.consent, request.agreement, now.astimezone(PARIS).date())
+    except InvalidInput:
+        return False
+    async with uow.reading():
+        ehpad_id = await residents.ehpad_of_in(uow, request.resident_id)
+        if ehpad_id is None or policy.decide(actor, Action.BOOK_APPOINTMENTS, ehpad_id) is not Decision.ALLOW:
+            return False
+        experts = await uow.store(IdentityStore).experts_under_convention(ehpad_id)
+        if not any(expert.id == request.expert_id for expert in experts):
+            return False
+        instant = request.starts_at
+        return bool(
+            await uow.store(SchedulingStore).overlapping(
+                expert_id=request.expert_id, start=instant, end=instant + timedelta(microseconds=1)
+            )
         )
-    ) from lost
+
+
+async def _alternatives(
+    uow: UnitOfWork, actor: Principal, specialty: Specialty | None, request: BookingRequest, now: datetime
+) -> list[SlotOffer]:
+    """The next free slots after the one asked for, read in a unit of their own (no transaction open)."""
+    return await find_slots(uow, actor, specialty, now, after=request.starts_at, limit=ALTERNATIVES)
 
 
 async def _book(
@@ -395,7 +445,7 @@ async def _book(
     slot = offered_slot(windows, leaves, is_french_holiday, expert.id, request.starts_at, q.specialty)
     check_bookable_time(slot, now)
     if await store.overlapping(expert_id=expert.id, start=slot.starts_at, end=slot.ends_at):
-        raise SlotTaken(await _alternatives_outside(uow, actor, request, now))
+        raise SlotTaken()  # the callers add the next free slots once this transaction is closed
     if await store.overlapping(resident_id=request.resident_id, start=slot.starts_at, end=slot.ends_at):
         raise ResidentBusy()
     key = await residents.dossier_key_in(uow, keys, request.resident_id)
@@ -450,21 +500,6 @@ async def expert_slots_in(
     once the policy has allowed the caller's use case (no health data: nothing to audit)."""
     start = now + MIN_LEAD_TIME
     return await _free_slots(uow, ehpad_id, specialty, start, start + SEARCH_HORIZON, limit, expert_id)
-
-
-async def _alternatives_outside(
-    uow: UnitOfWork, actor: Principal, request: BookingRequest, now: datetime
-) -> list[SlotOffer]:
-    """The next free slots, read in the same (still open) transaction."""
-    start = max(now + MIN_LEAD_TIME, request.starts_at)
-    return await _free_slots(
-        uow,
-        actor.user.establishment_id,
-        request.qualification.specialty,
-        start,
-        start + SEARCH_HORIZON,
-        ALTERNATIVES,
-    )
 
 
 async def _load(uow: UnitOfWork, keys: SealingKeys, appointment_id: UUID) -> Appointment:
@@ -618,7 +653,7 @@ async def reschedule(
             )
             await uow.commit()
             return booked.appointment
-    except IntegrityError as exc:
+    except (SlotTaken, IntegrityError) as exc:
         raise SlotTaken(
             await find_slots(uow, actor, specialty, now, after=starts_at, limit=ALTERNATIVES)
         ) from exc

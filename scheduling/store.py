@@ -333,30 +333,43 @@ class SchedulingStore:
     ) -> None:
         """Insert; the constraints raise sqlalchemy's IntegrityError when the slot or resident is taken."""
         await self._session.execute(
-            insert(appointments).values(
-                id=appointment.id,
-                expert_id=appointment.expert_id,
-                ehpad_id=appointment.ehpad_id,
-                resident_id=appointment.resident_id,
-                specialty=appointment.specialty.value,
-                starts_at=appointment.starts_at,
-                ends_at=appointment.ends_at,
-                status=appointment.status.value,
-                urgency=appointment.qualification.urgency.value,
-                attendees=",".join(sorted(a.value for a in appointment.qualification.attendees)),
-                record_call=appointment.qualification.record_call,
-                consent_given_by=appointment.consent.given_by.value,
-                consent_given_on=appointment.consent.given_on,
-                consent_method=appointment.consent.method.value,
-                physician_agreement=appointment.agreement.obtained,
-                created_by=appointment.created_by,
-                created_at=appointment.created_at,
-                updated_at=now,
-                version=appointment.version,
-                idempotency_key=idempotency_key,
-                rescheduled_from=appointment.rescheduled_from,
-                **self._sealed(appointment, key),
-            )
+            insert(appointments).values(self._values(appointment, key, idempotency_key, now))
+        )
+
+    async def add_many(self, rows: Iterable[tuple[Appointment, DossierKey]], now: datetime) -> None:
+        """Insert many appointments in one statement (imports, seeding): sealed exactly as by ``add``,
+        under the same constraints."""
+        values = [self._values(appointment, key, None, now) for appointment, key in rows]
+        if values:
+            await self._session.execute(insert(appointments), values)
+
+    @classmethod
+    def _values(
+        cls, appointment: Appointment, key: DossierKey, idempotency_key: str | None, now: datetime
+    ) -> dict[str, Any]:
+        return dict(
+            id=appointment.id,
+            expert_id=appointment.expert_id,
+            ehpad_id=appointment.ehpad_id,
+            resident_id=appointment.resident_id,
+            specialty=appointment.specialty.value,
+            starts_at=appointment.starts_at,
+            ends_at=appointment.ends_at,
+            status=appointment.status.value,
+            urgency=appointment.qualification.urgency.value,
+            attendees=",".join(sorted(a.value for a in appointment.qualification.attendees)),
+            record_call=appointment.qualification.record_call,
+            consent_given_by=appointment.consent.given_by.value,
+            consent_given_on=appointment.consent.given_on,
+            consent_method=appointment.consent.method.value,
+            physician_agreement=appointment.agreement.obtained,
+            created_by=appointment.created_by,
+            created_at=appointment.created_at,
+            updated_at=now,
+            version=appointment.version,
+            idempotency_key=idempotency_key,
+            rescheduled_from=appointment.rescheduled_from,
+            **cls._sealed(appointment, key),
         )
 
     async def save_status(

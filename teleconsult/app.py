@@ -26,7 +26,7 @@ from scheduling import routes as scheduling_routes
 from scheduling.expertise import pages as expertise_pages
 from scheduling.expertise import routes as expertise_routes
 from scheduling.notifications_service import send_due_reminders
-from teleconsult import health, i18n
+from teleconsult import health, i18n, openapi
 from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
 from teleconsult.demo import DEMO_EHPAD_NAMES
@@ -229,6 +229,7 @@ def create_app(
     app.on_response_prepare.append(security_headers)
     for routes in (
         health.routes,
+        openapi.routes,
         identity_routes.routes,
         residents_routes.routes,
         scheduling_routes.routes,

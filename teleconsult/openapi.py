@@ -1,0 +1,708 @@
+"""The OpenAPI 3.1 description of the JSON API (every ``/api/`` route), served at ``GET /api/openapi.json``.
+
+A maintained document, written by hand next to the code: tests/integration/test_openapi.py fails when a
+route under ``/api/`` is missing from it, when it lists a path or method the router does not have, and
+when one of its enumerations drifts from the model's. Adding an API route means adding its operation here.
+
+The document is public: it describes the shape of requests and answers, never data, and every operation
+it lists still requires a session (and the CSRF header for unsafe methods) as the policy says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from teleconsult.identity.policy import Action
+from teleconsult.middleware import CSRF_HEADER, SESSION_COOKIE
+from teleconsult.routing import Routes
+
+routes = Routes()
+
+Schema = dict[str, Any]
+
+UUID_: Schema = {"type": "string", "format": "uuid"}
+INSTANT: Schema = {"type": "string", "format": "date-time", "description": "ISO 8601 with its offset"}
+DATE: Schema = {"type": "string", "format": "date"}
+TEXT: Schema = {"type": "string"}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(required: list[str], **properties: Schema) -> Schema:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+def enum(*values: str) -> Schema:
+    return {"type": "string", "enum": list(values)}
+
+
+def json_body(schema: Schema) -> Schema:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def answer(description: str, schema: Schema | None = None) -> Schema:
+    return {"description": description, **(json_body(schema) if schema is not None else {})}
+
+
+def error_ref(name: str) -> Schema:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def path_parameter(name: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": UUID_}
+
+
+def query_parameter(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+SAFE = {"GET", "HEAD"}
+
+
+def operation(
+    method: str,
+    operation_id: str,
+    tag: str,
+    summary: str,
+    ok: tuple[str, str, Schema | None],
+    *,
+    body: Schema | None = None,
+    parameters: list[Schema] | None = None,
+    errors: tuple[str, ...] = (),
+) -> Schema:
+    """One operation: logged in (plus the CSRF header when unsafe); 401 and 403 always possible."""
+    status, description, schema = ok
+    responses: dict[str, Schema] = {status: answer(description, schema)}
+    for name in ("Unauthorized", "Forbidden", *errors):
+        responses[ERROR_STATUS[name]] = error_ref(name)
+    found: Schema = {
+        "operationId": operation_id,
+        "tags": [tag],
+        "summary": summary,
+        "security": [{"session": []}] if method in SAFE else [{"session": [], "csrf": []}],
+        "responses": responses,
+    }
+    if parameters:
+        found["parameters"] = parameters
+    if body is not None:
+        found["requestBody"] = {"required": True, **json_body(body)}
+    return found
+
+
+ERROR_STATUS = {
+    "Malformed": "400",
+    "Unauthorized": "401",
+    "Forbidden": "403",
+    "NotFound": "404",
+    "Conflict": "409",
+    "SlotTaken": "409",
+    "Invalid": "422",
+}
+
+# ------------------------------------------------------------------------------------------- schemas
+
+ERROR = obj(
+    ["error", "message"],
+    error=TEXT | {"description": "a stable code, e.g. not_found, invalid_input, slot_in_past"},
+    message=TEXT | {"description": "for the user, in their language"},
+    fields={
+        "type": "object",
+        "additionalProperties": TEXT,
+        "description": "422 only: field name -> what is wrong with it, in the user's language",
+    },
+)
+
+SPECIALTY = enum(
+    "geriatrie",
+    "psychogeriatrie",
+    "soins_palliatifs",
+    "plaies_cicatrisation",
+    "nutrition",
+    "douleur",
+    "pharmacie_clinique",
+    "cardiologie",
+    "medecine_vasculaire",
+)
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": ERROR,
+    "Specialty": SPECIALTY,
+    "Reason": enum(
+        "avis_geriatrique",
+        "troubles_comportement",
+        "situation_urgente",
+        "plaie",
+        "douleur",
+        "denutrition",
+        "conciliation_medicamenteuse",
+        "chutes",
+        "decision_ethique",
+        "autre",
+    ),
+    "Urgency": enum("programmee", "semi_urgente"),
+    "Attendee": enum("ide", "idec", "medecin_co", "famille", "medecin_traitant"),
+    "ConsentGiver": enum("resident", "famille", "representant_legal", "personne_de_confiance"),
+    "ConsentMethod": enum("oral", "ecrit"),
+    "AppointmentStatus": enum("booked", "cancelled", "no_show", "done"),
+    "ChecklistItem": enum("constantes", "traitement", "dlu", "photos", "consentement", "test_connexion"),
+    "Readiness": enum("ready", "incomplete", "not_started"),
+    "Me": obj(
+        ["id", "username", "display_name", "role", "establishment_id", "specialties", "second_factor"],
+        id=UUID_,
+        username=TEXT,
+        display_name=TEXT,
+        role=TEXT,
+        establishment_id=UUID_,
+        specialties={"type": "array", "items": ref("Specialty")},
+        second_factor={"type": "boolean"},
+    ),
+    "ResidentDetails": obj(
+        ["birth_name", "first_names", "sex", "birth_date", "birth_place_code"],
+        birth_name=TEXT | {"maxLength": 100},
+        used_name=nullable(TEXT | {"maxLength": 100}),
+        first_names={"type": "array", "items": TEXT | {"maxLength": 100}, "minItems": 1},
+        used_first_name=nullable(TEXT | {"maxLength": 100}),
+        sex=enum("M", "F", "I"),
+        birth_date=DATE,
+        birth_place_code=TEXT | {"maxLength": 5, "description": "INSEE code of the place of birth"},
+        ins_matricule=nullable(TEXT | {"maxLength": 30}),
+        ins_oid=nullable(TEXT | {"maxLength": 64}),
+        identity_status=nullable(enum("provisoire", "recuperee", "validee", "qualifiee")),
+        room=nullable(TEXT | {"maxLength": 50}),
+        treating_physician=nullable(TEXT | {"maxLength": 200}),
+        contact_person=nullable(TEXT | {"maxLength": 200}),
+    ),
+    "ResidentEdit": {
+        "allOf": [ref("ResidentDetails"), obj(["version"], version={"type": "integer", "minimum": 1})]
+    },
+    "Resident": {
+        "allOf": [
+            ref("ResidentDetails"),
+            obj(
+                ["id", "ehpad_id", "version", "created_at", "updated_at"],
+                id=UUID_,
+                ehpad_id=UUID_,
+                version={"type": "integer"},
+                created_at=INSTANT,
+                updated_at=INSTANT,
+            ),
+        ]
+    },
+    "ResidentList": obj(["residents"], residents={"type": "array", "items": ref("Resident")}),
+    "ResidentSearch": obj([], q=TEXT | {"maxLength": 100, "description": "name or INS, never in the URL"}),
+    "SlotOffer": obj(
+        ["expert_id", "expert_name", "specialty", "starts_at", "ends_at", "local_start"],
+        expert_id=UUID_,
+        expert_name=TEXT,
+        specialty=ref("Specialty"),
+        starts_at=INSTANT | {"description": "UTC"},
+        ends_at=INSTANT | {"description": "UTC, after the report time"},
+        local_start=INSTANT | {"description": "the same instant on the Paris wall clock"},
+    ),
+    "SlotList": obj(["slots"], slots={"type": "array", "items": ref("SlotOffer")}),
+    "SpecialtyList": obj(["specialties"], specialties={"type": "array", "items": ref("Specialty")}),
+    "Consent": obj(
+        ["given_by", "given_on", "method"],
+        given_by=ref("ConsentGiver"),
+        given_on=DATE | {"description": "not in the future"},
+        method=ref("ConsentMethod"),
+        person_name=TEXT
+        | {"maxLength": 200, "description": "required unless the resident consented themself"},
+    ),
+    "PhysicianAgreement": obj(
+        ["obtained"],
+        obtained={"type": "boolean"},
+        note=TEXT | {"maxLength": 2000, "description": "required when not obtained: why"},
+    ),
+    "BookingRequest": obj(
+        [
+            "resident_id",
+            "expert_id",
+            "starts_at",
+            "specialty",
+            "reason",
+            "urgency",
+            "attendees",
+            "consent",
+            "physician_agreement",
+        ],
+        resident_id=UUID_,
+        expert_id=UUID_,
+        starts_at=INSTANT | {"description": "a slot's starts_at; without an offset: Paris time"},
+        specialty=ref("Specialty"),
+        reason=ref("Reason"),
+        details=TEXT | {"maxLength": 2000, "description": "required when the reason is 'autre'"},
+        urgency=ref("Urgency"),
+        attendees={"type": "array", "items": ref("Attendee"), "minItems": 1, "uniqueItems": True},
+        record_call={"type": "boolean", "default": False},
+        consent=ref("Consent"),
+        physician_agreement=ref("PhysicianAgreement"),
+    ),
+    "Cancellation": obj(["by", "at", "reason"], by=enum("care_home", "hospital"), at=INSTANT, reason=TEXT),
+    "Appointment": obj(
+        [
+            "id",
+            "version",
+            "status",
+            "expert_id",
+            "expert_name",
+            "ehpad_id",
+            "ehpad_name",
+            "resident_id",
+            "resident_name",
+            "specialty",
+            "starts_at",
+            "ends_at",
+            "local_start",
+            "reason",
+            "details",
+            "urgency",
+            "attendees",
+            "record_call",
+            "consent",
+            "physician_agreement",
+            "cancellation",
+            "rescheduled_from",
+            "checklist",
+            "readiness",
+        ],
+        id=UUID_,
+        version={"type": "integer", "minimum": 1},
+        status=ref("AppointmentStatus"),
+        expert_id=UUID_,
+        expert_name=nullable(TEXT),
+        ehpad_id=UUID_,
+        ehpad_name=TEXT,
+        resident_id=UUID_,
+        resident_name=nullable(TEXT | {"description": "null when the dossier is unreadable (shredded)"}),
+        specialty=ref("Specialty"),
+        starts_at=INSTANT,
+        ends_at=INSTANT,
+        local_start=INSTANT,
+        reason=ref("Reason"),
+        details=TEXT,
+        urgency=ref("Urgency"),
+        attendees={"type": "array", "items": ref("Attendee")},
+        record_call={"type": "boolean"},
+        consent=ref("Consent"),
+        physician_agreement=ref("PhysicianAgreement"),
+        cancellation=nullable(ref("Cancellation")),
+        rescheduled_from=nullable(UUID_),
+        checklist={
+            "type": "object",
+            "description": "each ChecklistItem -> whether it is done",
+            "additionalProperties": {"type": "boolean"},
+        },
+        readiness=ref("Readiness"),
+    ),
+    "AppointmentList": obj(["appointments"], appointments={"type": "array", "items": ref("Appointment")}),
+    "SlotTaken": {
+        "allOf": [
+            ref("Error"),
+            obj(
+                ["alternatives"],
+                error={"const": "slot_taken"},
+                alternatives={
+                    "type": "array",
+                    "items": ref("SlotOffer"),
+                    "description": "the next free slots after the one asked for",
+                },
+            ),
+        ]
+    },
+    "CancelRequest": obj(
+        ["reason"],
+        reason=TEXT | {"maxLength": 2000, "description": "the other side reads it"},
+        version={"type": "integer", "description": "the version seen; 409 if it changed meanwhile"},
+    ),
+    "RescheduleRequest": obj(["expert_id", "starts_at"], expert_id=UUID_, starts_at=INSTANT),
+    "ChecklistUpdate": obj(["done"], done={"type": "boolean"}),
+    "WindowRequest": obj(
+        ["specialty", "weekdays", "start", "end", "valid_from"],
+        specialty=ref("Specialty"),
+        weekdays={
+            "type": "array",
+            "items": {"type": "integer", "minimum": 0, "maximum": 6},
+            "minItems": 1,
+            "description": "0 = Monday ... 6 = Sunday",
+        },
+        start=TEXT | {"pattern": "^[0-2][0-9]:[0-5][0-9]$", "description": "HH:MM, Paris wall clock"},
+        end=TEXT | {"pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+        valid_from=DATE,
+        valid_until=nullable(DATE),
+        consultation_minutes={"type": "integer", "minimum": 10, "default": 30},
+        report_minutes={"type": "integer", "minimum": 0, "default": 15},
+    ),
+    "Window": obj(
+        [
+            "id",
+            "expert_id",
+            "specialty",
+            "weekdays",
+            "start",
+            "end",
+            "valid_from",
+            "valid_until",
+            "consultation_minutes",
+            "report_minutes",
+        ],
+        id=UUID_,
+        expert_id=UUID_,
+        specialty=ref("Specialty"),
+        weekdays={"type": "array", "items": {"type": "integer"}},
+        start=TEXT,
+        end=TEXT,
+        valid_from=DATE,
+        valid_until=nullable(DATE),
+        consultation_minutes={"type": "integer"},
+        report_minutes={"type": "integer"},
+    ),
+    "LeaveRequest": obj(
+        ["starts_at", "ends_at"], starts_at=INSTANT, ends_at=INSTANT, label=TEXT | {"maxLength": 100}
+    ),
+    "Leave": obj(
+        ["id", "expert_id", "starts_at", "ends_at", "label"],
+        id=UUID_,
+        expert_id=UUID_,
+        starts_at=INSTANT,
+        ends_at=INSTANT,
+        label=TEXT,
+    ),
+    "Availability": obj(
+        ["windows", "leaves"],
+        windows={"type": "array", "items": ref("Window")},
+        leaves={"type": "array", "items": ref("Leave")},
+    ),
+}
+
+RESPONSES: dict[str, Schema] = {
+    "Malformed": answer("The body is not a JSON object (malformed_request)", ref("Error")),
+    "Unauthorized": answer("No session, or the session has expired", ref("Error")),
+    "Forbidden": answer(
+        "The role may not do this, the second factor is pending, or the X-CSRF-Token header is missing",
+        ref("Error"),
+    ),
+    "NotFound": answer(
+        "Unknown, or not the caller's to know (another care home's resident or appointment)", ref("Error")
+    ),
+    "Conflict": answer(
+        "A conflict: resident_busy, not_bookable, stale_appointment (changed meanwhile)", ref("Error")
+    ),
+    "SlotTaken": answer(
+        "slot_taken: someone booked this slot first; the next free slots are given. "
+        "Other conflicts (resident_busy) carry no alternatives.",
+        {"oneOf": [ref("SlotTaken"), ref("Error")]},
+    ),
+    "Invalid": answer(
+        "invalid_input with a message per field, or a rule of the domain: slot_in_past, "
+        "outside_availability, no_convention",
+        ref("Error"),
+    ),
+}
+
+# -------------------------------------------------------------------------------------------- paths
+
+APPOINTMENT_ID = path_parameter("appointment_id")
+EXPERT_ID = path_parameter("expert_id")
+RESIDENT_ID = path_parameter("resident_id")
+RESIDENTS, SCHEDULING, ACCOUNT, AVAILABILITY = "residents", "scheduling", "account", "availability"
+UNSAFE_ERRORS = ("Malformed", "Invalid")
+ONE_APPOINTMENT = ("200", "The appointment as it now is", ref("Appointment"))
+
+PATHS: dict[str, dict[str, Schema]] = {
+    "/api/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "tags": ["meta"],
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": answer("The OpenAPI 3.1 document", {"type": "object"})},
+        }
+    },
+    "/api/v1/me": {
+        "get": operation("GET", "me", ACCOUNT, "The logged-in user", ("200", "Who I am", ref("Me")))
+    },
+    "/api/v1/residents": {
+        "get": operation(
+            "GET",
+            "listResidents",
+            RESIDENTS,
+            "The residents of my care home (no query string: search with POST)",
+            ("200", "Residents", ref("ResidentList")),
+            errors=("Malformed",),
+        ),
+        "post": operation(
+            "POST",
+            "createResident",
+            RESIDENTS,
+            "Register a resident",
+            ("201", "Created", ref("Resident")),
+            body=ref("ResidentDetails"),
+            errors=UNSAFE_ERRORS,
+        ),
+    },
+    "/api/v1/residents/search": {
+        "post": operation(
+            "POST",
+            "searchResidents",
+            RESIDENTS,
+            "Search my care home's residents by name or INS",
+            ("200", "Matching residents", ref("ResidentList")),
+            body=ref("ResidentSearch"),
+            errors=UNSAFE_ERRORS,
+        )
+    },
+    "/api/v1/residents/{resident_id}": {
+        "get": operation(
+            "GET",
+            "viewResident",
+            RESIDENTS,
+            "One resident (read audited)",
+            ("200", "The resident", ref("Resident")),
+            parameters=[RESIDENT_ID],
+            errors=("NotFound",),
+        ),
+        "put": operation(
+            "PUT",
+            "editResident",
+            RESIDENTS,
+            "Edit a resident (optimistic: the version read)",
+            ("200", "The resident as saved", ref("Resident")),
+            body=ref("ResidentEdit"),
+            parameters=[RESIDENT_ID],
+            errors=("NotFound", "Conflict", *UNSAFE_ERRORS),
+        ),
+    },
+    "/api/v1/slots": {
+        "get": operation(
+            "GET",
+            "findSlots",
+            SCHEDULING,
+            "The next free slots for my care home, earliest first, across its conventions",
+            ("200", "Free slots", ref("SlotList")),
+            parameters=[
+                query_parameter("specialty", ref("Specialty"), "only this specialty"),
+                query_parameter("after", INSTANT, "only slots starting at or after this instant"),
+                query_parameter("expert_id", UUID_, "only this expert's slots"),
+                query_parameter(
+                    "limit", {"type": "integer", "minimum": 1, "maximum": 50, "default": 12}, "at most"
+                ),
+            ],
+            errors=("Invalid",),
+        )
+    },
+    "/api/v1/specialties": {
+        "get": operation(
+            "GET",
+            "listSpecialties",
+            SCHEDULING,
+            "The specialties my care home can ask for",
+            ("200", "Specialties", ref("SpecialtyList")),
+        )
+    },
+    "/api/v1/appointments": {
+        "get": operation(
+            "GET",
+            "listAppointments",
+            SCHEDULING,
+            "My care home's appointments for 30 days from today, cancelled ones included",
+            ("200", "Appointments", ref("AppointmentList")),
+        ),
+        "post": {
+            **operation(
+                "POST",
+                "bookAppointment",
+                SCHEDULING,
+                "Book a slot for a resident (qualification, consent, physician's agreement)",
+                ("201", "Booked", ref("Appointment")),
+                body=ref("BookingRequest"),
+                errors=("NotFound", "SlotTaken", *UNSAFE_ERRORS),
+            ),
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": TEXT | {"maxLength": 64},
+                    "description": "a retry with the same key answers 200 with the first booking",
+                }
+            ],
+        },
+    },
+    "/api/v1/appointments/{appointment_id}": {
+        "get": operation(
+            "GET",
+            "viewAppointment",
+            SCHEDULING,
+            "One appointment (read audited)",
+            ("200", "The appointment", ref("Appointment")),
+            parameters=[APPOINTMENT_ID],
+            errors=("NotFound",),
+        )
+    },
+    "/api/v1/appointments/{appointment_id}/cancel": {
+        "post": operation(
+            "POST",
+            "cancelAppointment",
+            SCHEDULING,
+            "Cancel, saying why (either side)",
+            ONE_APPOINTMENT,
+            body=ref("CancelRequest"),
+            parameters=[APPOINTMENT_ID],
+            errors=("NotFound", "Conflict", *UNSAFE_ERRORS),
+        )
+    },
+    "/api/v1/appointments/{appointment_id}/reschedule": {
+        "post": operation(
+            "POST",
+            "rescheduleAppointment",
+            SCHEDULING,
+            "Move to another slot, atomically (the old one is cancelled)",
+            ("201", "The new appointment", ref("Appointment")),
+            body=ref("RescheduleRequest"),
+            parameters=[APPOINTMENT_ID],
+            errors=("NotFound", "SlotTaken", *UNSAFE_ERRORS),
+        )
+    },
+    "/api/v1/appointments/{appointment_id}/no-show": {
+        "post": operation(
+            "POST",
+            "markNoShow",
+            SCHEDULING,
+            "Mark missed, once it has started",
+            ONE_APPOINTMENT,
+            body={"type": "object"},
+            parameters=[APPOINTMENT_ID],
+            errors=("NotFound", "Conflict", *UNSAFE_ERRORS),
+        )
+    },
+    "/api/v1/appointments/{appointment_id}/checklist/{item}": {
+        "put": operation(
+            "PUT",
+            "setChecklistItem",
+            SCHEDULING,
+            "Tick or untick one item of the preparation checklist",
+            ONE_APPOINTMENT,
+            body=ref("ChecklistUpdate"),
+            parameters=[
+                APPOINTMENT_ID,
+                {"name": "item", "in": "path", "required": True, "schema": ref("ChecklistItem")},
+            ],
+            errors=("NotFound", "Conflict", *UNSAFE_ERRORS),
+        )
+    },
+    "/api/v1/experts/{expert_id}/agenda": {
+        "get": operation(
+            "GET",
+            "expertAgenda",
+            SCHEDULING,
+            "An expert's appointments (read audited)",
+            ("200", "Appointments", ref("AppointmentList")),
+            parameters=[
+                EXPERT_ID,
+                query_parameter("from", DATE, "first day (Paris); default today"),
+                query_parameter(
+                    "days", {"type": "integer", "minimum": 1, "maximum": 62, "default": 7}, "how many days"
+                ),
+            ],
+            errors=("NotFound", "Invalid"),
+        )
+    },
+    "/api/v1/experts/{expert_id}/availability": {
+        "get": operation(
+            "GET",
+            "expertAvailability",
+            AVAILABILITY,
+            "An expert's current and future windows and leave",
+            ("200", "Availability", ref("Availability")),
+            parameters=[EXPERT_ID],
+            errors=("NotFound",),
+        )
+    },
+    "/api/v1/experts/{expert_id}/windows": {
+        "post": operation(
+            "POST",
+            "publishWindow",
+            AVAILABILITY,
+            "Publish a weekly window (Paris wall clock)",
+            ("201", "The window", ref("Window")),
+            body=ref("WindowRequest"),
+            parameters=[EXPERT_ID],
+            errors=("NotFound", *UNSAFE_ERRORS),
+        )
+    },
+    "/api/v1/experts/{expert_id}/leaves": {
+        "post": operation(
+            "POST",
+            "addLeave",
+            AVAILABILITY,
+            "Add leave: no slot is offered during it",
+            ("201", "The leave", ref("Leave")),
+            body=ref("LeaveRequest"),
+            parameters=[EXPERT_ID],
+            errors=("NotFound", *UNSAFE_ERRORS),
+        )
+    },
+    "/api/v1/windows/{window_id}": {
+        "delete": operation(
+            "DELETE",
+            "removeWindow",
+            AVAILABILITY,
+            "Remove a window (booked appointments stay)",
+            ("204", "Removed", None),
+            parameters=[path_parameter("window_id")],
+            errors=("NotFound",),
+        )
+    },
+    "/api/v1/leaves/{leave_id}": {
+        "delete": operation(
+            "DELETE",
+            "removeLeave",
+            AVAILABILITY,
+            "Remove leave",
+            ("204", "Removed", None),
+            parameters=[path_parameter("leave_id")],
+            errors=("NotFound",),
+        )
+    },
+}
+
+DOCUMENT: Schema = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "teleconsult JSON API",
+        "version": "1",
+        "description": (
+            "Teleconsultations between care homes (EHPAD) and hospital geriatricians. Log in through the "
+            "/login form to get the session cookie; send the X-CSRF-Token header (the token of any page's "
+            "forms) with every unsafe method. Instants are ISO 8601 with an offset: answers give UTC and "
+            "the Paris wall-clock time side by side. Errors are JSON {error, message[, fields]} with the "
+            "message in the user's language."
+        ),
+    },
+    "servers": [{"url": "/"}],
+    "security": [{"session": []}],
+    "tags": [{"name": name} for name in ("meta", ACCOUNT, RESIDENTS, SCHEDULING, AVAILABILITY)],
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {
+            "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+            "csrf": {"type": "apiKey", "in": "header", "name": CSRF_HEADER},
+        },
+        "schemas": SCHEMAS,
+        "responses": RESPONSES,
+    },
+}
+
+
+@routes.get("/api/openapi.json", name="api.openapi", action=Action.PUBLIC)
+async def openapi_document(request: web.Request) -> web.Response:
+    return web.json_response(DOCUMENT)
