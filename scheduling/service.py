@@ -21,7 +21,6 @@ from records.audit.model import Outcome
 from records.residents import service as residents
 from records.residents.fields import SealingKeys
 from records.residents.model import Resident
-from records.sealing import DossierKey
 from scheduling.model import (
     MIN_LEAD_TIME,
     PARIS,
@@ -740,9 +739,7 @@ class AppointmentView:
 async def _views(uow: UnitOfWork, keys: SealingKeys, where: object) -> list[AppointmentView]:
     store = uow.store(SchedulingStore)
     resident_ids = await store.resident_ids(where)
-    dossier: dict[UUID, DossierKey] = {}
-    for resident_id in resident_ids:
-        dossier[resident_id] = await residents.dossier_key_in(uow, keys, resident_id)
+    dossier = await residents.dossier_keys_in(uow, keys, resident_ids)
     found = await store.list_where(where, dossier)
     people = await residents.residents_in(uow, keys, resident_ids)
     identity = uow.store(IdentityStore)

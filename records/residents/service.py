@@ -296,6 +296,13 @@ async def dossier_key_in(uow: UnitOfWork, keys: SealingKeys, resident_id: UUID) 
     return key
 
 
+async def dossier_keys_in(
+    uow: UnitOfWork, keys: SealingKeys, resident_ids: Sequence[UUID]
+) -> dict[UUID, DossierKey]:
+    """The dossier keys of several residents at once (for listings); unknown residents are left out."""
+    return await uow.store(ResidentStore).dossier_keys(sorted(set(resident_ids)), keys)
+
+
 async def ehpad_of_in(uow: UnitOfWork, resident_id: UUID) -> UUID | None:
     """The resident's EHPAD (None: unknown), read without decrypting anything."""
     return await uow.store(ResidentStore).ehpad_of(resident_id)

@@ -224,6 +224,27 @@ class ResidentStore:
             raise UnreadableRecord()
         return DossierKey(resident_id, row.ehpad_id, _open_key(keys, row.wrapped, resident_id, row.ehpad_id))
 
+    async def dossier_keys(self, resident_ids: Sequence[UUID], keys: SealingKeys) -> dict[UUID, DossierKey]:
+        """The opened data keys of these residents' dossiers, in one query (unknown ids are left out);
+        raises UnreadableRecord when one of them is gone or does not open."""
+        if not resident_ids:
+            return {}
+        rows = (
+            await self._session.execute(
+                select(residents.c.id, residents.c.ehpad_id, data_keys.c.wrapped)
+                .join_from(residents, data_keys, residents.c.data_key_id == data_keys.c.id, isouter=True)
+                .where(residents.c.id.in_(list(resident_ids)))
+            )
+        ).all()
+        found: dict[UUID, DossierKey] = {}
+        for row in rows:
+            if row.wrapped is None:
+                raise UnreadableRecord()
+            found[row.id] = DossierKey(
+                row.id, row.ehpad_id, _open_key(keys, row.wrapped, row.id, row.ehpad_id)
+            )
+        return found
+
     async def count(self) -> int:
         return await self._session.scalar(select(func.count()).select_from(residents)) or 0
 

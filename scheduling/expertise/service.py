@@ -151,7 +151,7 @@ async def _views(
 ) -> list[ExpertiseView]:
     store = uow.store(ExpertiseStore)
     resident_ids = await store.resident_ids(where)
-    dossier = {rid: await residents.dossier_key_in(uow, keys, rid) for rid in resident_ids}
+    dossier = await residents.dossier_keys_in(uow, keys, resident_ids)
     found = await store.list_where(where, dossier, order_by=order_by, limit=limit)
     people = await residents.residents_in(uow, keys, resident_ids)
     identity = uow.store(IdentityStore)
