@@ -10,6 +10,7 @@ the nurse a precise message, not to be trusted alone.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
@@ -538,6 +539,35 @@ async def _save(
         raise StaleAppointment()
 
 
+async def _change(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal,
+    appointment_id: UUID,
+    action: Action,
+    change: Callable[[Appointment], Appointment],
+    event: str,
+    kind: NotificationKind,
+    now: datetime,
+    client_address: str | None,
+    expected_version: int | None = None,
+) -> Appointment:
+    """One status change of an appointment: policy, optimistic version check, save, audit event and the
+    other side's notification, in one transaction."""
+    async with uow:
+        ref, version = await _ref(uow, appointment_id)
+        policy.require(actor, action, ref)
+        if expected_version is not None and expected_version != version:
+            raise StaleAppointment()
+        current = await _load(uow, keys, appointment_id)
+        changed = change(current)
+        await _save(uow, keys, changed, current.version, now)
+        await audit(uow, now, event, Outcome.SUCCESS, actor.user, client_address, OBJECT_TYPE, appointment_id)
+        await notify(uow, changed, kind, actor.user, now)
+        await uow.commit()
+    return changed
+
+
 async def cancel(
     uow: UnitOfWork,
     keys: SealingKeys,
@@ -550,27 +580,20 @@ async def cancel(
     client_address: str | None = None,
 ) -> Appointment:
     """Either side cancels, saying why; the slot is free again at once."""
-    async with uow:
-        ref, version = await _ref(uow, appointment_id)
-        policy.require(actor, Action.CANCEL_APPOINTMENT, ref)
-        if expected_version is not None and expected_version != version:
-            raise StaleAppointment()
-        current = await _load(uow, keys, appointment_id)
-        changed = cancelled(current, Cancellation(_side(actor), actor.user.id, now, reason.strip()))
-        await _save(uow, keys, changed, current.version, now)
-        await audit(
-            uow,
-            now,
-            "appointment.cancel",
-            Outcome.SUCCESS,
-            actor.user,
-            client_address,
-            OBJECT_TYPE,
-            appointment_id,
-        )
-        await notify(uow, changed, NotificationKind.CANCELLED, actor.user, now)
-        await uow.commit()
-    return changed
+    cancellation = Cancellation(_side(actor), actor.user.id, now, reason.strip())
+    return await _change(
+        uow,
+        keys,
+        actor,
+        appointment_id,
+        Action.CANCEL_APPOINTMENT,
+        lambda current: cancelled(current, cancellation),
+        "appointment.cancel",
+        NotificationKind.CANCELLED,
+        now,
+        client_address,
+        expected_version,
+    )
 
 
 async def mark_no_show(
@@ -581,25 +604,19 @@ async def mark_no_show(
     now: datetime,
     client_address: str | None = None,
 ) -> Appointment:
-    async with uow:
-        ref, _version = await _ref(uow, appointment_id)
-        policy.require(actor, Action.MARK_NO_SHOW, ref)
-        current = await _load(uow, keys, appointment_id)
-        changed = marked_no_show(current, now)
-        await _save(uow, keys, changed, current.version, now)
-        await audit(
-            uow,
-            now,
-            "appointment.no_show",
-            Outcome.SUCCESS,
-            actor.user,
-            client_address,
-            OBJECT_TYPE,
-            appointment_id,
-        )
-        await notify(uow, changed, NotificationKind.NO_SHOW, actor.user, now)
-        await uow.commit()
-    return changed
+    """Either side marks a started appointment as missed."""
+    return await _change(
+        uow,
+        keys,
+        actor,
+        appointment_id,
+        Action.MARK_NO_SHOW,
+        lambda current: marked_no_show(current, now),
+        "appointment.no_show",
+        NotificationKind.NO_SHOW,
+        now,
+        client_address,
+    )
 
 
 async def reschedule(

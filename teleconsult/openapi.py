@@ -104,6 +104,10 @@ ERROR_STATUS = {
     "NotFound": "404",
     "Conflict": "409",
     "SlotTaken": "409",
+    "ExpertiseConflict": "409",
+    "TooLarge": "413",
+    "UnsupportedType": "415",
+    "RangeNotSatisfiable": "416",
     "Invalid": "422",
 }
 
@@ -381,6 +385,272 @@ SCHEMAS: dict[str, Schema] = {
         windows={"type": "array", "items": ref("Window")},
         leaves={"type": "array", "items": ref("Leave")},
     ),
+    # ------------------------------------------------------------------------------------ tele-expertise
+    "ExpertiseLevel": {
+        "type": "integer",
+        "enum": [1, 2],
+        "description": "1: answerable from the request alone; 2: a complex case needing a study of the file",
+    },
+    "ExpertiseUrgency": enum("non_urgente", "urgente"),
+    "ExpertiseStatus": enum("submitted", "claimed", "answered", "withdrawn", "converted"),
+    "AnswerOutcome": enum(
+        "avis_conseils",
+        "modification_therapeutique",
+        "demande_teleconsultation",
+        "consultation_physique",
+        "orientation_urgences",
+        "autre",
+    ),
+    "ExpertiseNews": enum("claimed", "answered", "converted"),
+    "ExpertiseSubmission": obj(
+        [
+            "resident_id",
+            "specialty",
+            "level",
+            "urgency",
+            "reason",
+            "wished_deadline",
+            "question",
+            "consent_given_by",
+            "consent_given_on",
+            "consent_method",
+            "physician_agreement",
+        ],
+        resident_id=UUID_,
+        specialty=ref("Specialty"),
+        level=ref("ExpertiseLevel"),
+        urgency=ref("ExpertiseUrgency"),
+        reason=ref("Reason"),
+        wished_deadline=INSTANT
+        | {"description": "in the future, within 60 days; without an offset: Paris time"},
+        question=TEXT | {"maxLength": 500},
+        context=TEXT
+        | {"maxLength": 1498, "description": "what the expert needs to know beside the question"},
+        consent_given_by=ref("ConsentGiver"),
+        consent_given_on=DATE | {"description": "not in the future"},
+        consent_method=ref("ConsentMethod"),
+        consent_person=TEXT
+        | {"maxLength": 200, "description": "required unless the resident consented themself"},
+        physician_agreement={"type": "boolean", "description": "the treating physician agrees"},
+        physician_note=TEXT | {"maxLength": 2000, "description": "required when they do not: why"},
+    ),
+    "ExpertiseClaim": obj(
+        ["expert_id", "expert_name", "at", "deadline"],
+        expert_id=UUID_,
+        expert_name=nullable(TEXT),
+        at=INSTANT,
+        deadline=INSTANT | {"description": "the response deadline the expert accepted"},
+    ),
+    "ExpertiseAnswer": obj(["outcome", "text", "at"], outcome=ref("AnswerOutcome"), text=TEXT, at=INSTANT),
+    "ExpertiseRequest": obj(
+        [
+            "id",
+            "version",
+            "status",
+            "is_late",
+            "deadline",
+            "local_deadline",
+            "wished_deadline",
+            "ehpad_id",
+            "ehpad_name",
+            "resident_id",
+            "resident_name",
+            "specialty",
+            "level",
+            "urgency",
+            "reason",
+            "question",
+            "context",
+            "consent",
+            "physician_agreement",
+            "requested_by",
+            "requester_name",
+            "requested_at",
+            "claim",
+            "answer",
+            "withdrawn_at",
+            "appointment_id",
+            "news",
+        ],
+        id=UUID_,
+        version={"type": "integer", "minimum": 1},
+        status=ref("ExpertiseStatus"),
+        is_late={"type": "boolean", "description": "still open and its deadline has passed"},
+        deadline=INSTANT | {"description": "the one that counts: accepted by the expert, else wished"},
+        local_deadline=INSTANT | {"description": "the same instant on the Paris wall clock"},
+        wished_deadline=INSTANT,
+        ehpad_id=UUID_,
+        ehpad_name=TEXT,
+        resident_id=UUID_,
+        resident_name=nullable(TEXT | {"description": "null when the dossier is unreadable (shredded)"}),
+        specialty=ref("Specialty"),
+        level=ref("ExpertiseLevel"),
+        urgency=ref("ExpertiseUrgency"),
+        reason=ref("Reason"),
+        question=TEXT,
+        context=TEXT,
+        consent=ref("Consent"),
+        physician_agreement=ref("PhysicianAgreement"),
+        requested_by=UUID_,
+        requester_name=nullable(TEXT),
+        requested_at=INSTANT,
+        claim=nullable(ref("ExpertiseClaim")),
+        answer=nullable(ref("ExpertiseAnswer")),
+        withdrawn_at=nullable(INSTANT),
+        appointment_id=nullable(UUID_ | {"description": "the teleconsultation it was converted into"}),
+        news={
+            "type": "array",
+            "items": ref("ExpertiseNews"),
+            "description": "care-home list only: what happened since the caller last saw the list",
+        },
+    ),
+    "ExpertiseList": obj(["requests"], requests={"type": "array", "items": ref("ExpertiseRequest")}),
+    "ExpertiseQueue": obj(
+        ["waiting", "mine", "answered"],
+        waiting={
+            "type": "array",
+            "items": ref("ExpertiseRequest"),
+            "description": "nobody has taken them on yet, earliest wished deadline first",
+        },
+        mine={
+            "type": "array",
+            "items": ref("ExpertiseRequest"),
+            "description": "taken on by the caller, nearest accepted deadline first",
+        },
+        answered={
+            "type": "array",
+            "items": ref("ExpertiseRequest"),
+            "description": "the caller's last 20 answered or converted, newest first",
+        },
+    ),
+    "ClaimRequest": obj(
+        ["deadline"],
+        deadline=INSTANT | {"description": "the response deadline accepted: in the future, within 60 days"},
+    ),
+    "AnswerRequest": obj(["outcome", "text"], outcome=ref("AnswerOutcome"), text=TEXT | {"maxLength": 4000}),
+    "ConvertRequest": obj(
+        ["starts_at"],
+        starts_at=INSTANT | {"description": "one of the expertise's slots; without an offset: Paris time"},
+    ),
+    # ------------------------------------------------------------------------------------- notifications
+    "NotificationKind": enum("booked", "cancelled", "rescheduled", "no_show", "reminder"),
+    "Notification": obj(
+        [
+            "id",
+            "kind",
+            "offset_minutes",
+            "appointment_id",
+            "appointment_status",
+            "created_at",
+            "read_at",
+            "starts_at",
+            "local_start",
+            "ehpad_name",
+            "expert_name",
+            "title",
+            "text",
+        ],
+        id=UUID_,
+        kind=ref("NotificationKind"),
+        offset_minutes=nullable(
+            {"type": "integer", "description": "reminders only: how long before the start it is due"}
+        ),
+        appointment_id=UUID_,
+        appointment_status=ref("AppointmentStatus"),
+        created_at=INSTANT,
+        read_at=nullable(INSTANT),
+        starts_at=INSTANT,
+        local_start=INSTANT | {"description": "the same instant on the Paris wall clock"},
+        ehpad_name=TEXT,
+        expert_name=TEXT,
+        title=TEXT | {"description": "in the reader's language"},
+        text=TEXT | {"description": "when, which care home, which expert; never health data"},
+    ),
+    "NotificationList": obj(
+        ["unread", "notifications"],
+        unread={"type": "integer", "minimum": 0, "description": "all unread, not only those listed"},
+        notifications={
+            "type": "array",
+            "items": ref("Notification"),
+            "description": "the latest 50, newest first",
+        },
+    ),
+    # ----------------------------------------------------------------------------------------- documents
+    "DocumentType": enum("image/jpeg", "image/png", "application/pdf"),
+    "DocumentUpload": obj(
+        ["title", "file"],
+        csrf_token=TEXT
+        | {"description": "instead of the X-CSRF-Token header, as the first part (what the pages send)"},
+        title=TEXT | {"maxLength": 200, "description": "e.g. DLU, wound photo"},
+        file={
+            "type": "string",
+            "contentMediaType": "application/octet-stream",
+            "description": "a JPEG, PNG or HEIC photo, or a PDF (its type is read from its bytes); "
+            "photos are stored as JPEG or PNG without their metadata",
+        },
+    ),
+    "Document": obj(
+        [
+            "id",
+            "resident_id",
+            "title",
+            "file_name",
+            "content_type",
+            "byte_length",
+            "sha256",
+            "uploaded_by",
+            "uploaded_at",
+            "context_type",
+            "context_id",
+            "download_url",
+        ],
+        id=UUID_,
+        resident_id=UUID_,
+        title=TEXT,
+        file_name=TEXT | {"description": "the uploaded file's own name"},
+        content_type=ref("DocumentType"),
+        byte_length={"type": "integer", "minimum": 0, "description": "of the stored file"},
+        sha256=TEXT | {"pattern": "^[0-9a-f]{64}$", "description": "of the stored file, in hex"},
+        uploaded_by=UUID_,
+        uploaded_at=INSTANT,
+        context_type=nullable(TEXT | {"description": "what it was attached for, e.g. appointment"}),
+        context_id=nullable(UUID_),
+        download_url=TEXT | {"description": "the path of downloadDocument"},
+    ),
+    "DocumentList": obj(
+        ["documents"],
+        documents={"type": "array", "items": ref("Document"), "description": "newest first"},
+    ),
+    # ------------------------------------------------------------------------------- record accesses
+    "AccessOutcome": enum("success", "failure", "denied"),
+    "RecordAccess": obj(
+        [
+            "at",
+            "action",
+            "outcome",
+            "user_id",
+            "user_name",
+            "role",
+            "establishment_id",
+            "establishment_name",
+        ],
+        at=INSTANT,
+        action=TEXT | {"description": "the audit trail's code, e.g. resident.read"},
+        outcome=ref("AccessOutcome"),
+        user_id=nullable(UUID_),
+        user_name=nullable(TEXT | {"description": "null for the host's operator or a removed account"}),
+        role=nullable(TEXT),
+        establishment_id=nullable(UUID_),
+        establishment_name=nullable(TEXT),
+    ),
+    "RecordAccesses": obj(
+        ["resident_id", "accesses", "older_than"],
+        resident_id=UUID_,
+        accesses={"type": "array", "items": ref("RecordAccess"), "description": "50 at most, newest first"},
+        older_than=nullable(
+            {"type": "integer", "description": "pass it as ?older_than= for the next page; null on the last"}
+        ),
+    ),
 }
 
 RESPONSES: dict[str, Schema] = {
@@ -391,16 +661,42 @@ RESPONSES: dict[str, Schema] = {
         ref("Error"),
     ),
     "NotFound": answer(
-        "Unknown, or not the caller's to know (another care home's resident or appointment)", ref("Error")
+        "Unknown, or not the caller's to know (another care home's resident, appointment, request or "
+        "document, another person's notification)",
+        ref("Error"),
     ),
     "Conflict": answer(
         "A conflict: resident_busy, not_bookable, stale_appointment (changed meanwhile)", ref("Error")
     ),
     "SlotTaken": answer(
         "slot_taken: someone booked this slot first; the next free slots are given. "
-        "Other conflicts (resident_busy) carry no alternatives.",
+        "Other conflicts (resident_busy; for a conversion also not_claimed, expertise_closed) carry no "
+        "alternatives.",
         {"oneOf": [ref("SlotTaken"), ref("Error")]},
     ),
+    "ExpertiseConflict": answer(
+        "already_claimed (another expert was first), not_claimed (take it on before answering), "
+        "expertise_closed (answered, withdrawn or converted), stale_expertise (changed meanwhile)",
+        ref("Error"),
+    ),
+    "TooLarge": answer(
+        "document.too_large (over the size cap) or document.too_many_pixels (an image over the pixel cap)",
+        ref("Error"),
+    ),
+    "UnsupportedType": answer(
+        "document.unsupported_type (not a JPEG, PNG, HEIC or PDF) or document.damaged (unreadable as one)",
+        ref("Error"),
+    ),
+    "RangeNotSatisfiable": {
+        **answer("The Range asked for is outside the file", ref("Error")),
+        "headers": {
+            "Content-Range": {
+                "schema": TEXT,
+                "description": "bytes */<length of the file>",
+            },
+            "Accept-Ranges": {"schema": {"const": "bytes"}},
+        },
+    },
     "Invalid": answer(
         "invalid_input with a message per field, or a rule of the domain: slot_in_past, "
         "outside_availability, no_convention",
@@ -413,9 +709,92 @@ RESPONSES: dict[str, Schema] = {
 APPOINTMENT_ID = path_parameter("appointment_id")
 EXPERT_ID = path_parameter("expert_id")
 RESIDENT_ID = path_parameter("resident_id")
+EXPERTISE_ID = path_parameter("expertise_id")
+DOCUMENT_ID = path_parameter("document_id")
 RESIDENTS, SCHEDULING, ACCOUNT, AVAILABILITY = "residents", "scheduling", "account", "availability"
+EXPERTISE, NOTIFICATIONS, DOCUMENTS = "expertise", "notifications", "documents"
 UNSAFE_ERRORS = ("Malformed", "Invalid")
 ONE_APPOINTMENT = ("200", "The appointment as it now is", ref("Appointment"))
+ONE_EXPERTISE = ("200", "The request as it now is", ref("ExpertiseRequest"))
+#: What a download may be: the stored type of the document (HEIC photos are stored as JPEG).
+DOCUMENT_MEDIA_TYPES = ("image/jpeg", "image/png", "application/pdf")
+BINARY: Schema = {"type": "string", "contentMediaType": "application/octet-stream"}
+DOWNLOAD_HEADERS: dict[str, Schema] = {
+    "Content-Disposition": {
+        "schema": TEXT,
+        "description": "attachment, named after the title (ASCII filename and UTF-8 filename*)",
+    },
+    "Accept-Ranges": {"schema": {"const": "bytes"}},
+    "Content-Length": {"schema": {"type": "integer", "minimum": 0}},
+}
+
+
+def binary_answer(description: str, headers: dict[str, Schema]) -> Schema:
+    return {
+        "description": description,
+        "headers": headers,
+        "content": {media_type: {"schema": BINARY} for media_type in DOCUMENT_MEDIA_TYPES},
+    }
+
+
+def download_operation() -> Schema:
+    """The download: the whole file (200) or one byte range of it (206), decrypted as it is sent."""
+    found = operation(
+        "GET",
+        "downloadDocument",
+        DOCUMENTS,
+        "Download one of a resident's documents, whole or one byte range of it (read audited)",
+        ("200", "The whole file", None),
+        parameters=[
+            RESIDENT_ID,
+            DOCUMENT_ID,
+            {
+                "name": "Range",
+                "in": "header",
+                "required": False,
+                "schema": TEXT | {"examples": ["bytes=0-1023", "bytes=-500"]},
+                "description": "a single byte range; several ranges, or any If-Range, get the whole file",
+            },
+        ],
+        errors=("NotFound", "RangeNotSatisfiable"),
+    )
+    responses = found["responses"]
+    responses["200"] = binary_answer("The whole file, verified before its first byte", DOWNLOAD_HEADERS)
+    responses["206"] = binary_answer(
+        "The byte range asked for",
+        {
+            **DOWNLOAD_HEADERS,
+            "Content-Range": {"schema": TEXT, "description": "bytes <first>-<last>/<length of the file>"},
+        },
+    )
+    found["responses"] = dict(sorted(responses.items()))
+    return found
+
+
+def upload_operation() -> Schema:
+    """The upload: a multipart form, not JSON (streamed and capped while it is read)."""
+    found = operation(
+        "POST",
+        "uploadDocument",
+        DOCUMENTS,
+        "Attach a photo (JPEG, PNG, HEIC) or a PDF to a resident, as a multipart form",
+        ("201", "The document as stored", ref("Document")),
+        parameters=[RESIDENT_ID],
+        errors=("NotFound", "TooLarge", "UnsupportedType", *UNSAFE_ERRORS),
+    )
+    found["requestBody"] = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": ref("DocumentUpload"),
+                "encoding": {
+                    "file": {"contentType": "image/jpeg, image/png, image/heic, image/heif, application/pdf"}
+                },
+            }
+        },
+    }
+    return found
+
 
 PATHS: dict[str, dict[str, Schema]] = {
     "/api/openapi.json": {
@@ -481,6 +860,37 @@ PATHS: dict[str, dict[str, Schema]] = {
             errors=("NotFound", "Conflict", *UNSAFE_ERRORS),
         ),
     },
+    "/api/v1/residents/{resident_id}/accesses": {
+        "get": operation(
+            "GET",
+            "listResidentAccesses",
+            RESIDENTS,
+            "Who accessed a resident's record, newest first, 50 at a time (médecin coordonnateur only)",
+            ("200", "One page of accesses", ref("RecordAccesses")),
+            parameters=[
+                RESIDENT_ID,
+                query_parameter(
+                    "older_than",
+                    {"type": "integer", "minimum": 1},
+                    "the older_than of the previous page: the next page starts after it",
+                ),
+            ],
+            errors=("NotFound", "Invalid"),
+        )
+    },
+    "/api/v1/residents/{resident_id}/documents": {
+        "get": operation(
+            "GET",
+            "listDocuments",
+            DOCUMENTS,
+            "A resident's documents, newest first (read audited)",
+            ("200", "Documents", ref("DocumentList")),
+            parameters=[RESIDENT_ID],
+            errors=("NotFound",),
+        ),
+        "post": upload_operation(),
+    },
+    "/api/v1/residents/{resident_id}/documents/{document_id}": {"get": download_operation()},
     "/api/v1/slots": {
         "get": operation(
             "GET",
@@ -673,6 +1083,122 @@ PATHS: dict[str, dict[str, Schema]] = {
             errors=("NotFound",),
         )
     },
+    "/api/v1/expertise": {
+        "get": operation(
+            "GET",
+            "listExpertiseRequests",
+            EXPERTISE,
+            "My care home's tele-expertise requests, newest first, with what is new since I last looked",
+            ("200", "Requests", ref("ExpertiseList")),
+        ),
+        "post": operation(
+            "POST",
+            "submitExpertise",
+            EXPERTISE,
+            "Send a tele-expertise request about a resident to a specialty's queue",
+            ("201", "Submitted", ref("ExpertiseRequest")),
+            body=ref("ExpertiseSubmission"),
+            errors=("NotFound", *UNSAFE_ERRORS),
+        ),
+    },
+    "/api/v1/expertise/queue": {
+        "get": operation(
+            "GET",
+            "expertiseQueue",
+            EXPERTISE,
+            "My expert queue: requests waiting in my specialties, those I took on, the last I answered",
+            ("200", "The queue", ref("ExpertiseQueue")),
+        )
+    },
+    "/api/v1/expertise/{expertise_id}": {
+        "get": operation(
+            "GET",
+            "viewExpertise",
+            EXPERTISE,
+            "One tele-expertise request (read audited)",
+            ("200", "The request", ref("ExpertiseRequest")),
+            parameters=[EXPERTISE_ID],
+            errors=("NotFound",),
+        )
+    },
+    "/api/v1/expertise/{expertise_id}/claim": {
+        "post": operation(
+            "POST",
+            "claimExpertise",
+            EXPERTISE,
+            "Take a waiting request on, committing to answer by a deadline (one expert wins a race)",
+            ONE_EXPERTISE,
+            body=ref("ClaimRequest"),
+            parameters=[EXPERTISE_ID],
+            errors=("NotFound", "ExpertiseConflict", *UNSAFE_ERRORS),
+        )
+    },
+    "/api/v1/expertise/{expertise_id}/answer": {
+        "post": operation(
+            "POST",
+            "answerExpertise",
+            EXPERTISE,
+            "Answer a request I took on, with a structured outcome and a text",
+            ONE_EXPERTISE,
+            body=ref("AnswerRequest"),
+            parameters=[EXPERTISE_ID],
+            errors=("NotFound", "ExpertiseConflict", *UNSAFE_ERRORS),
+        )
+    },
+    "/api/v1/expertise/{expertise_id}/withdraw": {
+        "post": operation(
+            "POST",
+            "withdrawExpertise",
+            EXPERTISE,
+            "Take back a request that is still open (no body is read)",
+            ONE_EXPERTISE,
+            parameters=[EXPERTISE_ID],
+            errors=("NotFound", "ExpertiseConflict"),
+        )
+    },
+    "/api/v1/expertise/{expertise_id}/slots": {
+        "get": operation(
+            "GET",
+            "expertiseSlots",
+            EXPERTISE,
+            "My next free slots a request I took on could be converted into (at most 8)",
+            ("200", "Free slots", ref("SlotList")),
+            parameters=[EXPERTISE_ID],
+            errors=("NotFound",),
+        )
+    },
+    "/api/v1/expertise/{expertise_id}/convert": {
+        "post": operation(
+            "POST",
+            "convertExpertise",
+            EXPERTISE,
+            "Turn a request I took on into a teleconsultation in one of my free slots",
+            ("200", "The request, converted, with its appointment_id", ref("ExpertiseRequest")),
+            body=ref("ConvertRequest"),
+            parameters=[EXPERTISE_ID],
+            errors=("NotFound", "SlotTaken", *UNSAFE_ERRORS),
+        )
+    },
+    "/api/v1/notifications": {
+        "get": operation(
+            "GET",
+            "listNotifications",
+            NOTIFICATIONS,
+            "My latest notifications about appointments, newest first, with the unread count",
+            ("200", "Notifications", ref("NotificationList")),
+        )
+    },
+    "/api/v1/notifications/{notification_id}/read": {
+        "post": operation(
+            "POST",
+            "markNotificationRead",
+            NOTIFICATIONS,
+            "Mark one of my notifications read (again is harmless; no body is read)",
+            ("204", "Marked read", None),
+            parameters=[path_parameter("notification_id")],
+            errors=("NotFound",),
+        )
+    },
 }
 
 DOCUMENT: Schema = {
@@ -690,7 +1216,19 @@ DOCUMENT: Schema = {
     },
     "servers": [{"url": "/"}],
     "security": [{"session": []}],
-    "tags": [{"name": name} for name in ("meta", ACCOUNT, RESIDENTS, SCHEDULING, AVAILABILITY)],
+    "tags": [
+        {"name": name}
+        for name in (
+            "meta",
+            ACCOUNT,
+            RESIDENTS,
+            DOCUMENTS,
+            SCHEDULING,
+            AVAILABILITY,
+            EXPERTISE,
+            NOTIFICATIONS,
+        )
+    ],
     "paths": PATHS,
     "components": {
         "securitySchemes": {

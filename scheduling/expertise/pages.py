@@ -35,6 +35,7 @@ from scheduling.expertise.routes import (
     submission,
     uow_of,
 )
+from scheduling.labels import CONSENT_GIVER_LABELS, CONSENT_METHOD_LABELS, REASON_LABELS
 from scheduling.model import PARIS, ConsentGiver, ConsentMethod, Reason, SlotOffer
 from teleconsult.errors import Conflict, InvalidInput
 from teleconsult.forms import parse, read_form, uuid_in_path
@@ -66,18 +67,6 @@ URGENCY_LABELS: dict[str, str] = {
     ExpertiseUrgency.NON_URGENT: N_("Not urgent"),
     ExpertiseUrgency.URGENT: N_("Urgent"),
 }
-REASON_LABELS: dict[str, str] = {
-    Reason.AVIS_GERIATRIQUE: N_("Geriatric opinion"),
-    Reason.TROUBLES_COMPORTEMENT: N_("Behavioural disorders"),
-    Reason.SITUATION_URGENTE: N_("Urgent situation"),
-    Reason.PLAIE: N_("Wound, healing"),
-    Reason.DOULEUR: N_("Pain"),
-    Reason.DENUTRITION: N_("Undernutrition"),
-    Reason.MEDICAMENTS: N_("Medication review"),
-    Reason.CHUTES: N_("Falls"),
-    Reason.DECISION_ETHIQUE: N_("Ethical decision"),
-    Reason.AUTRE: N_("Other"),
-}
 OUTCOME_LABELS: dict[str, str] = {
     AnswerOutcome.AVIS_CONSEILS: N_("Opinion and advice"),
     AnswerOutcome.MODIFICATION_THERAPEUTIQUE: N_("Change of treatment"),
@@ -85,16 +74,6 @@ OUTCOME_LABELS: dict[str, str] = {
     AnswerOutcome.CONSULTATION_PHYSIQUE: N_("A physical consultation is needed"),
     AnswerOutcome.ORIENTATION_URGENCES: N_("Send to the emergency department"),
     AnswerOutcome.AUTRE: N_("Other"),
-}
-CONSENT_GIVER_LABELS: dict[str, str] = {
-    ConsentGiver.RESIDENT: N_("The resident"),
-    ConsentGiver.FAMILY: N_("Family"),
-    ConsentGiver.LEGAL_REPRESENTATIVE: N_("Legal representative"),
-    ConsentGiver.TRUSTED_PERSON: N_("Trusted person"),
-}
-CONSENT_METHOD_LABELS: dict[str, str] = {
-    ConsentMethod.ORAL: N_("Orally"),
-    ConsentMethod.WRITTEN: N_("In writing"),
 }
 NEWS_LABELS: dict[str, str] = {
     NotificationKind.CLAIMED: N_("New: taken on by an expert"),
