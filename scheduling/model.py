@@ -463,7 +463,7 @@ def check_request(
     if problem := _text_problem(consent.person_name, MAX_PERSON_NAME):
         fields["consent_person"] = problem
     if consent.given_on > today:
-        fields["consent_date"] = N_("The consent cannot be dated in the future.")
+        fields["consent_given_on"] = N_("The consent cannot be dated in the future.")
     if not agreement.obtained and not agreement.note.strip():
         fields["physician_note"] = N_("Say why the treating physician's agreement could not be obtained.")
     if problem := _text_problem(agreement.note, MAX_FREE_TEXT):

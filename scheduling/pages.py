@@ -33,17 +33,14 @@ from scheduling.model import (
     PARIS,
     Attendee,
     ChecklistItem,
-    Consent,
     ConsentGiver,
     ConsentMethod,
-    PhysicianAgreement,
-    Qualification,
     Reason,
     SlotOffer,
     SlotTaken,
     Urgency,
 )
-from scheduling.routes import parse_instant
+from scheduling.routes import CONSENT_FIELD_NAMES, booking_request, parse_instant
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import DomainError, InvalidInput
 from teleconsult.forms import Field, parse, read_form, read_form_lists, uuid_in_path
@@ -285,66 +282,18 @@ def _yes(value: str | None) -> bool:
 
 
 def _form_booking(form: Mapping[str, str], attendees: list[str]) -> service.BookingRequest:
-    values = parse(
-        form,
-        [
-            Field("resident_id", convert=UUID),
-            Field("expert_id", convert=UUID, invalid=N_("Choose a slot from the list.")),
-            Field(
-                "starts_at", max_length=40, convert=parse_instant, invalid=N_("Choose a slot from the list.")
-            ),
-            Field(
-                "specialty", max_length=32, convert=Specialty, invalid=N_("Choose a specialty from the list.")
-            ),
-            Field("reason", max_length=40, convert=Reason, invalid=N_("Choose a reason from the list.")),
-            Field("details", required=False, max_length=2000),
-            Field("urgency", max_length=16, convert=Urgency, invalid=N_("Choose the urgency.")),
-            Field(
-                "consent_given_by",
-                max_length=32,
-                convert=ConsentGiver,
-                invalid=N_("Say who gave the consent."),
-            ),
-            Field("consent_person", required=False, max_length=200),
-            Field(
-                "consent_given_on",
-                max_length=10,
-                convert=date.fromisoformat,
-                invalid=N_("Give a date as YYYY-MM-DD."),
-            ),
-            Field(
-                "consent_method",
-                max_length=16,
-                convert=ConsentMethod,
-                invalid=N_("Say how the consent was given."),
-            ),
-            Field("physician_note", required=False, max_length=2000),
-        ],
-    )
-    try:
-        who = frozenset(Attendee(value) for value in attendees)
-    except ValueError as exc:
-        raise InvalidInput({"attendees": N_("Say who will be beside the resident during the call.")}) from exc
-    return service.BookingRequest(
-        resident_id=values["resident_id"],
-        expert_id=values["expert_id"],
-        starts_at=values["starts_at"],
-        qualification=Qualification(
-            specialty=values["specialty"],
-            reason=values["reason"],
-            details=values["details"] or "",
-            urgency=values["urgency"],
-            attendees=who,
-            record_call=_yes(form.get("record_call")),
-        ),
-        consent=Consent(
-            values["consent_given_by"],
-            values["consent_given_on"],
-            values["consent_method"],
-            values["consent_person"] or "",
-        ),
-        agreement=PhysicianAgreement(_yes(form.get("physician_agreement")), values["physician_note"] or ""),
-    )
+    """The booking form, read by the JSON API's own parser (one set of rules): the flat form becomes the
+    API's nested body, and its errors come back under the form's field names."""
+    flat = ("resident_id", "expert_id", "starts_at", "specialty", "reason", "details", "urgency")
+    body: dict[str, Any] = {name: form.get(name) for name in flat}
+    body["attendees"] = attendees
+    body["record_call"] = "true" if _yes(form.get("record_call")) else "false"
+    body["consent"] = {api: form.get(page) for api, page in CONSENT_FIELD_NAMES.items()}
+    body["physician_agreement"] = {
+        "obtained": "true" if _yes(form.get("physician_agreement")) else "false",
+        "note": form.get("physician_note"),
+    }
+    return booking_request(body)
 
 
 @routes.post("/appointments", name="appointments.create", action=Action.BOOK_APPOINTMENTS)
@@ -664,6 +613,13 @@ async def _render_availability(
     )
 
 
+def _back_to_availability(request: web.Request, expert_id: object) -> web.HTTPSeeOther:
+    """After a change, the availability page of the expert it was for."""
+    return web.HTTPSeeOther(
+        str(request.app.router["availability"].url_for().with_query(expert=str(expert_id)))
+    )
+
+
 def _minutes(value: str) -> int:
     number = int(value)
     if not 0 <= number <= 240:
@@ -739,8 +695,7 @@ async def availability_add_window(request: web.Request) -> web.StreamResponse:
             errors=exc.fields,
             error=exc.text,
         )
-    location = request.app.router["availability"].url_for().with_query(expert=str(expert_id))
-    raise web.HTTPSeeOther(str(location))
+    raise _back_to_availability(request, str(expert_id))
 
 
 @routes.post(
@@ -757,8 +712,7 @@ async def availability_remove_window(request: web.Request) -> web.StreamResponse
         request.app[CLOCK].now(),
         client_address_of(request),
     )
-    location = request.app.router["availability"].url_for().with_query(expert=form.get("expert_id", ""))
-    raise web.HTTPSeeOther(str(location))
+    raise _back_to_availability(request, form.get("expert_id", ""))
 
 
 def _local_instant(value: str) -> datetime:
@@ -799,8 +753,7 @@ async def availability_add_leave(request: web.Request) -> web.StreamResponse:
         return await _render_availability(
             request, exc.status, expert_id, leave_values=form, errors=fields, error=exc.text
         )
-    location = request.app.router["availability"].url_for().with_query(expert=str(expert_id))
-    raise web.HTTPSeeOther(str(location))
+    raise _back_to_availability(request, str(expert_id))
 
 
 @routes.post(
@@ -817,5 +770,4 @@ async def availability_remove_leave(request: web.Request) -> web.StreamResponse:
         request.app[CLOCK].now(),
         client_address_of(request),
     )
-    location = request.app.router["availability"].url_for().with_query(expert=form.get("expert_id", ""))
-    raise web.HTTPSeeOther(str(location))
+    raise _back_to_availability(request, form.get("expert_id", ""))

@@ -8,6 +8,7 @@ free slots.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
 from uuid import UUID
@@ -194,7 +195,7 @@ def _attendees(raw: Any) -> frozenset[Attendee]:
         raise InvalidInput({"attendees": N_("Say who will be beside the resident during the call.")}) from exc
 
 
-def _object(body: dict[str, Any], name: str) -> dict[str, Any]:
+def _object(body: Mapping[str, Any], name: str) -> dict[str, Any]:
     value = body.get(name)
     if not isinstance(value, dict):
         raise InvalidInput({name: N_("This field is required.")})
@@ -223,11 +224,36 @@ AGREEMENT_FIELDS = [
 ]
 
 
-def booking_request(body: dict[str, Any]) -> service.BookingRequest:
-    values = parse(body, BOOKING_FIELDS)
-    attendees = _attendees(body.get("attendees"))
-    consent = parse(_object(body, "consent"), CONSENT_FIELDS)
-    agreement = parse(_object(body, "physician_agreement"), AGREEMENT_FIELDS)
+#: The nested fields' names in error messages: the booking form's flat names, for the API and the page alike.
+CONSENT_FIELD_NAMES = {
+    "given_by": "consent_given_by",
+    "given_on": "consent_given_on",
+    "method": "consent_method",
+    "person_name": "consent_person",
+}
+AGREEMENT_FIELD_NAMES = {"obtained": "physician_agreement", "note": "physician_note"}
+
+
+def booking_request(body: Mapping[str, Any]) -> service.BookingRequest:
+    """The booking described by a JSON body (the booking form builds the same shape); raises InvalidInput
+    naming every wrong field at once."""
+    errors: dict[str, str] = {}
+
+    def collect(read: Callable[[], Any], names: Mapping[str, str] | None = None) -> Any:
+        try:
+            return read()
+        except InvalidInput as exc:
+            errors.update({(names or {}).get(name, name): text for name, text in exc.fields.items()})
+            return None
+
+    values = collect(lambda: parse(body, BOOKING_FIELDS))
+    attendees = collect(lambda: _attendees(body.get("attendees")))
+    consent = collect(lambda: parse(_object(body, "consent"), CONSENT_FIELDS), CONSENT_FIELD_NAMES)
+    agreement = collect(
+        lambda: parse(_object(body, "physician_agreement"), AGREEMENT_FIELDS), AGREEMENT_FIELD_NAMES
+    )
+    if errors:
+        raise InvalidInput(errors)
     return service.BookingRequest(
         resident_id=values["resident_id"],
         expert_id=values["expert_id"],

@@ -217,6 +217,27 @@ async def test_bad_bookings_get_a_clear_french_message(env: Env) -> None:
         assert payload["message"] and "Traceback" not in payload["message"]
     _, invalid = await book(env, booking(resident_id, expert_id, physician_agreement={"obtained": False}))
     assert "médecin traitant" in invalid["fields"]["physician_note"]
+    # Every wrong field at once, under the booking form's names (the page shows each beside its field).
+    _, several = await book(
+        env,
+        booking(
+            resident_id,
+            expert_id,
+            reason="nonsense",
+            consent={"given_by": "voisin", "given_on": "2030-01-01", "method": "oral"},
+            physician_agreement={"obtained": "peut-être"},
+        ),
+    )
+    assert set(several["fields"]) == {"reason", "consent_given_by", "physician_agreement"}
+    _, future = await book(
+        env,
+        booking(
+            resident_id,
+            expert_id,
+            consent={"given_by": "resident", "given_on": "2030-01-01", "method": "oral"},
+        ),
+    )
+    assert set(future["fields"]) == {"consent_given_on"}
     async with env.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(appointments)) == 0
 
