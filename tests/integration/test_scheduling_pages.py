@@ -169,3 +169,18 @@ async def test_the_expert_sees_the_week_and_the_secretariat_publishes_availabili
     assert response.status == 303
     html = await (await env.client.get(f"/availability?expert={expert_id}")).text()
     assert "Samedi" in html and "Congés" in html
+
+
+async def test_from_the_residents_page_the_next_slot_is_two_taps_away(env: Env) -> None:
+    await publish_afternoons(env)
+    resident_id = await new_resident(env, "Rapide")
+    await env.login(Role.IDE)
+    page = await (await env.client.get(f"/residents/{resident_id}")).text()
+    link = re.search(r'href="(/appointments/new\?resident=[^"]+)"', page)
+    assert link, "the resident's page offers to request a teleconsultation"
+    slots = await (await env.client.get(link.group(1).replace("&amp;", "&"))).text()  # tap 1
+    assert "Prochain créneau" in slots
+    first = re.search(r'class="button button-primary button-wide slot-big"\s+href="([^"]+)"', slots)
+    assert first
+    form = await env.client.get(first.group(1).replace("&amp;", "&"))  # tap 2: the request form
+    assert form.status == 200 and "Demande et consentement" in await form.text()
