@@ -1,13 +1,15 @@
 """Issue 4, item 8: a canary resident entered through the HTTP API leaves no plaintext anywhere: not in the
 SQLite file (nor its -wal), not in a pg_dump of the PostgreSQL database, not in the logs. The same for a
 document whose title, file name and content carry the canary: not in the database, the blob directory
-(every file of it) or the logs either."""
+(every file of it) or the logs either; and for a teleconsultation and a tele-expertise about the canary,
+whose free texts, consent person and cancellation reason name it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import shutil
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -18,6 +20,8 @@ from teleconsult.identity.model import Role
 from teleconsult.settings import Settings
 from tests.conftest import IN_CI, PG_ADMIN_DSN
 from tests.integration.conftest import Env
+from tests.integration.test_expertise import request_body, submit
+from tests.integration.test_scheduling import book, booking, publish_afternoons
 
 CANARY_NAME = "Canaryzzqx"
 CANARY_FIRST = "Zzqxelle"
@@ -57,6 +61,7 @@ async def test_the_canary_resident_is_nowhere_in_plaintext(
     env: Env, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    await publish_afternoons(env)  # the expert's afternoons, for the canary's teleconsultation below
     await env.login(Role.IDE)
     token = await env.csrf("/account")
     body = {
@@ -93,6 +98,34 @@ async def test_the_canary_resident_is_nowhere_in_plaintext(
     assert (await listed.json())["documents"][0]["title"] == f"Lettre de {CANARY_NAME}"
     downloaded = await env.client.get((await uploaded.json())["download_url"])
     assert await downloaded.read() == CANARY_PDF
+    # A teleconsultation and a tele-expertise about the canary, their free texts naming it, then a
+    # cancellation whose reason names it too: sealed like the rest.
+    expert_id = env.territory.users[Role.EXPERT].id
+    status, appointment = await book(
+        env,
+        booking(
+            uuid.UUID(resident_id),
+            expert_id,
+            details=f"Agitation de {CANARY_NAME}",
+            consent={
+                "given_by": "famille",
+                "given_on": "2026-11-20",
+                "method": "oral",
+                "person_name": f"{CANARY_NAME} fils",
+            },
+        ),
+    )
+    assert status == 201, appointment
+    cancelled = await env.client.post(
+        f"/api/v1/appointments/{appointment['id']}/cancel",
+        json={"reason": f"{CANARY_NAME} hospitalisée"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert cancelled.status == 200
+    status, _request = await submit(
+        env, request_body(uuid.UUID(resident_id), question=f"Plaie de {CANARY_NAME} ?", context=CANARY_FIRST)
+    )
+    assert status == 201
     await env.client.close()  # runs the app's cleanup: the engine is disposed, SQLite checkpoints
 
     url = settings.database_url
