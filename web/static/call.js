@@ -32,12 +32,14 @@
   let makingOffer = false;
   let ignoreOffer = false;
   let settingRemoteAnswer = false;
+  let awaitingOffer = false;
   let ended = false;
   let retries = 0;
   let lastHeard = 0;
   let beatTimer = null;
   let disconnectTimer = null;
   let iceServers = config.iceServers;
+  let generation = 0; // how many peer connections this page has started (for the browser tests)
 
   function show(status) {
     statusLine.textContent = messages[status] || status;
@@ -62,10 +64,24 @@
     makingOffer = ignoreOffer = settingRemoteAnswer = false;
   }
 
-  function newPeer() {
+  function addLocalTracks(peer) {
+    if (localStream) {
+      localStream.getTracks().forEach((track) => peer.addTrack(track, localStream));
+    } else {
+      peer.addTransceiver("audio", { direction: "recvonly" });
+      peer.addTransceiver("video", { direction: "recvonly" });
+    }
+  }
+
+  // A fresh connection. The side that was already there (told "peer-joined") offers at once; the side that
+  // arrives (told "joined" with the peer present) waits for that offer and answers it with its tracks, so
+  // that a new pair never starts with both offering at once. Later renegotiations (ICE restarts) go through
+  // perfect negotiation.
+  function newPeer(offering) {
     closePeer();
     const peer = new RTCPeerConnection({ iceServers: iceServers });
     pc = peer;
+    generation += 1;
     peer.onnegotiationneeded = async () => {
       try {
         makingOffer = true;
@@ -101,16 +117,26 @@
         }, 4000);
       }
     };
-    if (localStream) {
-      localStream.getTracks().forEach((track) => peer.addTrack(track, localStream));
-    } else {
-      peer.addTransceiver("audio", { direction: "recvonly" });
-      peer.addTransceiver("video", { direction: "recvonly" });
-    }
+    if (offering) addLocalTracks(peer);
     show("connecting");
+    return peer;
   }
 
   async function onDescription(type, sdp) {
+    if (awaitingOffer) {
+      if (type !== "offer") return;
+      awaitingOffer = false;
+      const fresh = newPeer(false);
+      try {
+        await fresh.setRemoteDescription({ type: type, sdp: sdp });
+        addLocalTracks(fresh); // onto the transceivers the offer created: the answer carries them
+        await fresh.setLocalDescription();
+        if (pc === fresh) send({ type: "answer", sdp: fresh.localDescription.sdp });
+      } catch (error) {
+        console.warn("first offer refused", error);
+      }
+      return;
+    }
     if (!pc) return;
     const peer = pc;
     const readyForOffer = !makingOffer && (peer.signalingState === "stable" || settingRemoteAnswer);
@@ -155,18 +181,18 @@
       case "joined":
         retries = 0;
         polite = message.polite;
-        if (message.peer_present) newPeer();
-        else {
-          closePeer();
-          show("waiting");
-        }
+        closePeer();
+        awaitingOffer = message.peer_present;
+        show(message.peer_present ? "connecting" : "waiting");
         break;
       case "peer-joined":
-        newPeer();
+        awaitingOffer = false;
+        newPeer(true);
         break;
       case "peer-left":
         if (message.reason === "dropped") show("peer-dropped");
         else {
+          awaitingOffer = false;
           closePeer();
           remoteVideo.srcObject = null;
           show("peer-left");
@@ -292,6 +318,8 @@
       return frames;
     },
     state: () => root.dataset.state,
+    generation: () => generation,
+    connection: () => (pc ? pc.signalingState + "/" + pc.iceConnectionState : "none"),
   };
 
   async function start() {
