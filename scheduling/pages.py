@@ -41,13 +41,14 @@ from scheduling.model import (
     Urgency,
 )
 from scheduling.routes import CONSENT_FIELD_NAMES, booking_request, parse_instant
+from signalling.service import is_room_open
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import DomainError, InvalidInput
 from teleconsult.forms import Field, parse, read_form, read_form_lists, uuid_in_path
 from teleconsult.i18n import N_
 from teleconsult.identity.model import Role, Specialty
 from teleconsult.identity.policy import Action, Principal
-from teleconsult.keys import CLOCK, KEYRING, SESSION_FACTORY
+from teleconsult.keys import CALL_CONFIG, CLOCK, KEYRING, SESSION_FACTORY
 from teleconsult.middleware import client_address_of
 from teleconsult.pages import current_principal, redirect, render_page
 from teleconsult.routing import PageSpec, Routes
@@ -375,6 +376,8 @@ def _render_appointment(
         view=view,
         a=view.appointment,
         started=now >= view.appointment.starts_at,
+        call_open=view.appointment.is_open
+        and is_room_open(request.app[CALL_CONFIG], view.appointment.starts_at, view.appointment.ends_at, now),
         checklist_items=list(ChecklistItem),
         booked=request.query.get("booked") == "1",
         **context,

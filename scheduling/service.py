@@ -524,6 +524,27 @@ async def _ref(uow: UnitOfWork, appointment_id: UUID) -> tuple[AppointmentRef, i
     return AppointmentRef(header.ehpad_id, header.expert_id, expert.establishment_id), header.version
 
 
+@dataclass(frozen=True, slots=True)
+class AppointmentTimes:
+    """What another package's use case may know of an appointment: the policy's ref, status and times
+    (plaintext columns only: no health data, nothing to audit)."""
+
+    ref: AppointmentRef
+    status: AppointmentStatus
+    starts_at: datetime
+    ends_at: datetime
+
+
+async def appointment_times(uow: UnitOfWork, appointment_id: UUID) -> AppointmentTimes:
+    """Inside the caller's open unit of work, which asks the policy with ``ref`` before using the rest.
+    Raises NotFound for an unknown appointment."""
+    ref, _version = await _ref(uow, appointment_id)
+    header = await uow.store(SchedulingStore).header(appointment_id)
+    if header is None:  # deleted in between (its resident's dossier shredded)
+        raise NotFound()
+    return AppointmentTimes(ref, AppointmentStatus(header.status), header.starts_at, header.ends_at)
+
+
 # -------------------------------------------------------------------------------------- changing it
 
 

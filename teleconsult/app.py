@@ -26,6 +26,11 @@ from scheduling import routes as scheduling_routes
 from scheduling.expertise import pages as expertise_pages
 from scheduling.expertise import routes as expertise_routes
 from scheduling.notifications_service import send_due_reminders
+from signalling import routes as signalling_routes
+from signalling.model import RoomRules
+from signalling.rooms import Hub, InProcessBus
+from signalling.service import CallConfig
+from signalling.tokens import JoinTokens, load_signing_key
 from teleconsult import health, i18n, openapi
 from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
@@ -41,6 +46,8 @@ from teleconsult.identity.store import IdentityStore
 from teleconsult.identity.totp import TotpBox
 from teleconsult.keys import (
     BLOB_STORE,
+    CALL_CONFIG,
+    CALL_HUB,
     CATALOGUES,
     CLOCK,
     ENGINE,
@@ -169,6 +176,35 @@ async def _send_reminders(app: web.Application) -> None:
             log.exception("reminder sweep failed; will retry")
 
 
+def call_config(settings: Settings) -> CallConfig:
+    """The video rooms' configuration; reads (in demo and test mode: creates) the join tokens' key file."""
+    key = load_signing_key(settings.call_signing_key_path, generate=settings.is_demo)
+    return CallConfig(
+        tokens=JoinTokens(key, issuer=settings.base_url),
+        rules=RoomRules(
+            opens_before=timedelta(minutes=settings.call_opens_minutes_before),
+            grace_after=timedelta(minutes=settings.call_grace_minutes),
+        ),
+        stun_urls=settings.stun_urls,
+        turn_urls=settings.turn_urls,
+        turn_secret=settings.turn_secret,
+        turn_ttl=timedelta(seconds=settings.turn_ttl_seconds),
+    )
+
+
+async def _call_rooms(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[CALL_CONFIG] = await asyncio.to_thread(call_config, settings)
+    app[CALL_HUB] = Hub(InProcessBus(), settings.call_rejoin_seconds)
+    yield
+
+
+async def _close_calls(app: web.Application) -> None:
+    """At shutdown, before the handlers are waited for: every call socket is closed (1001)."""
+    if CALL_HUB in app:
+        app[CALL_HUB].close()
+
+
 async def _password_workers(app: web.Application) -> AsyncIterator[None]:
     yield
     app[PASSWORDS].close()
@@ -224,6 +260,8 @@ def create_app(
     app.cleanup_ctx.append(_database)
     if settings.mode == "demo":
         app.cleanup_ctx.append(_demo_residents)
+    app.cleanup_ctx.append(_call_rooms)
+    app.on_shutdown.append(_close_calls)
     app.cleanup_ctx.append(_password_workers)
     app.cleanup_ctx.append(_background_tasks)
     app.on_response_prepare.append(security_headers)
@@ -237,6 +275,7 @@ def create_app(
         notifications_routes.routes,
         expertise_routes.routes,
         expertise_pages.routes,
+        signalling_routes.routes,
         web_routes.routes,
     ):
         mount(app, routes)

@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # only for the AppKey type parameters below; importing them f
         LocalKeyring,  # noqa: F401
         ReloadingKeyring,  # noqa: F401
     )
+    from signalling.rooms import Hub  # noqa: F401
+    from signalling.service import CallConfig  # noqa: F401
     from teleconsult.clock import Clock  # noqa: F401
     from teleconsult.i18n import Catalogues  # noqa: F401
     from teleconsult.identity.passwords import Passwords  # noqa: F401
@@ -42,6 +44,9 @@ KEYRING: Final = web.AppKey["ReloadingKeyring"]("keyring")
 BLOB_STORE: Final = web.AppKey["BlobStore"]("blob_store")
 #: Outgoing e-mail (teleconsult.mail): SMTP when configured, kept in memory otherwise.
 MAILER: Final = web.AppKey["Mailer"]("mailer")
+#: Video rooms (signalling/): the join tokens' keys and the rooms' rules; the seats of this process's rooms.
+CALL_CONFIG: Final = web.AppKey["CallConfig"]("call_config")
+CALL_HUB: Final = web.AppKey["Hub"]("call_hub")
 
 # Request-scoped values.
 PRINCIPAL: Final = web.RequestKey["Principal | None"]("principal")

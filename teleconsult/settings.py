@@ -58,9 +58,25 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     log_format: Literal["auto", "text", "json"] = "auto"  # auto: JSON lines in production, text otherwise
     log_level: str = "INFO"
+    # Video calls (signalling/): ICE servers given to browsers, and the rooms' rules.
+    #: STUN addresses (``stun:stun.example.org:3478``). Empty with empty TURN: host candidates only.
+    stun_urls: tuple[str, ...] = ()
+    #: TURN addresses, UDP and TLS on 443 (``turn:host:3478?transport=udp``, ``turns:host:443?...``).
     turn_urls: tuple[str, ...] = ()
+    #: coturn's ``static-auth-secret`` (use-auth-secret): short-lived TURN credentials are derived from it.
     turn_secret: str = ""
     turn_ttl_seconds: int = 3600
+    #: PEM file of the Ed25519 key that signs call join tokens. Empty: <data_dir>/call-signing-key.pem.
+    call_signing_key_file: Path = Path("")
+    #: A room opens this long before its appointment's start...
+    call_opens_minutes_before: int = 15
+    #: ... and closes this long after its end.
+    call_grace_minutes: int = 30
+    #: How long a dropped participant's seat waits for them to come back.
+    call_rejoin_seconds: int = 60
+    #: How often both ends send a heartbeat, and after how long a silent connection is dropped.
+    call_heartbeat_seconds: int = 5
+    call_silence_seconds: int = 15
     #: JSON key file of the health-data keys (records.crypto). Empty: <data_dir>/keys.json.
     key_file: Path = Path("")
     #: The key file's content itself (from a secrets manager), used instead of key_file when set.
@@ -108,6 +124,12 @@ class Settings:
     @property
     def key_path(self) -> Path:
         return self.data_dir / "keys.json" if self.key_file == Path("") else self.key_file
+
+    @property
+    def call_signing_key_path(self) -> Path:
+        if self.call_signing_key_file == Path(""):
+            return self.data_dir / "call-signing-key.pem"
+        return self.call_signing_key_file
 
     @property
     def is_demo(self) -> bool:
@@ -246,6 +268,16 @@ def load_settings(
                 f"{ENV_PREFIX}REMINDER_OFFSETS: {offset!r} n'est pas un délai comme 24h, 1h ou 30m "
                 "(au plus 7 jours)"
             ) from exc
+    if not 0 < settings.turn_ttl_seconds <= 3600:
+        raise SettingsError(f"{ENV_PREFIX}TURN_TTL_SECONDS doit être entre 1 et 3600 (une heure au plus)")
+    for name in ("call_opens_minutes_before", "call_grace_minutes", "call_rejoin_seconds"):
+        if getattr(settings, name) < 0:
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()} ne peut pas être négatif")
+    if not 0 < settings.call_heartbeat_seconds < settings.call_silence_seconds:
+        raise SettingsError(
+            f"{ENV_PREFIX}CALL_HEARTBEAT_SECONDS doit être positif et plus court que "
+            f"{ENV_PREFIX}CALL_SILENCE_SECONDS"
+        )
     if settings.reminder_interval_seconds <= 0:
         raise SettingsError(f"{ENV_PREFIX}REMINDER_INTERVAL_SECONDS doit être positif")
     if not 0 < settings.smtp_port < 65536 or settings.smtp_timeout_seconds <= 0:
@@ -269,4 +301,6 @@ def production_problems(settings: Settings) -> list[str]:
         )
     if settings.sqlalchemy_url.startswith("sqlite"):
         problems.append(f"{ENV_PREFIX}DATABASE_URL doit désigner PostgreSQL en production")
+    if settings.turn_urls and not settings.turn_secret:
+        problems.append(f"{ENV_PREFIX}TURN_URLS est donné sans {ENV_PREFIX}TURN_SECRET")
     return problems

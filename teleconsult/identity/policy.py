@@ -42,6 +42,9 @@ class Action(StrEnum):
     )
     MARK_NO_SHOW = "mark_no_show"  # either side, once it has started (object: AppointmentRef)
     VIEW_AGENDA = "view_agenda"  # an expert's agenda (object: the expert User)
+    # Video: join the appointment's room (object: AppointmentRef): its booked expert and the care home's
+    # staff; not the secretariat, who books but does not take part in the call.
+    JOIN_CALL = "join_call"
     # Who accessed a resident's record (object: the resident's EHPAD id). The médecin coordonnateur's
     # alone: watching over medical confidentiality is a physician's duty, and the list says what each of
     # the nurses did, which their manager (the IDEC) should not get as a by-product.
@@ -107,6 +110,7 @@ _CARE_HOME_ACTIONS = frozenset(
         Action.CANCEL_APPOINTMENT,
         Action.PREPARE_APPOINTMENT,
         Action.MARK_NO_SHOW,
+        Action.JOIN_CALL,
         Action.MANAGE_CALENDAR_FEED,
         Action.REQUEST_EXPERTISE,
         Action.WITHDRAW_EXPERTISE,
@@ -131,6 +135,7 @@ _EXPERT_ONLY_ACTIONS = frozenset(
         Action.VIEW_EXPERTISE,
         Action.CLAIM_EXPERTISE,
         Action.ANSWER_EXPERTISE,
+        Action.JOIN_CALL,
     }
 )
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
@@ -155,7 +160,13 @@ _RESIDENT_ACTIONS = frozenset(
 )
 #: Actions on one appointment: the object is an AppointmentRef.
 _APPOINTMENT_ACTIONS = frozenset(
-    {Action.VIEW_APPOINTMENT, Action.CANCEL_APPOINTMENT, Action.PREPARE_APPOINTMENT, Action.MARK_NO_SHOW}
+    {
+        Action.VIEW_APPOINTMENT,
+        Action.CANCEL_APPOINTMENT,
+        Action.PREPARE_APPOINTMENT,
+        Action.MARK_NO_SHOW,
+        Action.JOIN_CALL,
+    }
 )
 #: Actions on one tele-expertise request: the object is an ExpertiseRef.
 _EXPERTISE_ACTIONS = frozenset(

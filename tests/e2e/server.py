@@ -89,6 +89,8 @@ class DemoServer:
     with_2fa: bool
     process: subprocess.Popen[bytes]
     log_path: Path
+    #: The server's data directory (its SQLite database, keys and blobs).
+    data_dir: Path
     #: username -> the authenticator app enrolled for it on this server (second-factor servers only).
     totp_apps: dict[str, TotpApp] = field(default_factory=dict)
 
@@ -153,7 +155,7 @@ def start_demo_server(
         log_path = work_dir / f"server-{attempt}.log"
         with log_path.open("wb") as log_file:
             process = _launch(data_dir, port, with_2fa, log_file)
-        server = DemoServer(f"http://127.0.0.1:{port}", with_2fa, process, log_path)
+        server = DemoServer(f"http://127.0.0.1:{port}", with_2fa, process, log_path, data_dir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:

@@ -1,0 +1,164 @@
+"""Use cases of the video rooms: open the call page (a join token and the ICE servers), admit a WebSocket
+with its token, and record leaves.
+
+Who may join is the access policy's answer for ``Action.JOIN_CALL`` on the appointment (its booked expert,
+the care home's staff). A token is issued only to them, only while the room is open; when it comes back on
+the WebSocket it is checked again (signature, claims, the room's hours, the policy with the user as they
+are now) and used once. Every join, refusal and leave is audited, ids only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from records.audit.model import Outcome
+from scheduling.model import AppointmentStatus
+from scheduling.service import AppointmentTimes, appointment_times
+from signalling.model import (
+    AppointmentNotBooked,
+    CallError,
+    JoinRefused,
+    RoomHours,
+    RoomRules,
+    Seat,
+    seat_of,
+)
+from signalling.store import SignallingStore
+from signalling.tokens import LEEWAY, JoinClaims, JoinTokens
+from signalling.turn import ice_servers
+from teleconsult.db import UnitOfWork
+from teleconsult.errors import NotFound
+from teleconsult.identity import policy
+from teleconsult.identity.model import User
+from teleconsult.identity.policy import Action, Decision, Principal
+from teleconsult.identity.service.trail import audit, audit_alone
+from teleconsult.identity.store import IdentityStore
+
+OBJECT_TYPE = "appointment"
+
+
+@dataclass(frozen=True, slots=True)
+class CallConfig:
+    """Built once by create_app from the settings."""
+
+    tokens: JoinTokens
+    rules: RoomRules
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str = ""
+    turn_ttl: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What the call page gives the browser: the token for the WebSocket's join, and the ICE servers."""
+
+    appointment_id: UUID
+    starts_at: datetime
+    token: str
+    seat: Seat
+    hours: RoomHours
+    ice_servers: list[dict[str, Any]]
+
+
+def room_hours(config: CallConfig, times: AppointmentTimes) -> RoomHours:
+    return RoomHours.of(times.starts_at, times.ends_at, config.rules)
+
+
+def is_room_open(config: CallConfig, starts_at: datetime, ends_at: datetime, now: datetime) -> bool:
+    """For pages that show a "join" button: the room's hours only (the policy is asked by the page)."""
+    return RoomHours.of(starts_at, ends_at, config.rules).is_open(now)
+
+
+async def issue_ticket(
+    uow: UnitOfWork, config: CallConfig, actor: Principal, appointment_id: UUID, now: datetime
+) -> Ticket:
+    """For the appointment's booked expert and its care home's staff (others: 404 or 403 as for reading
+    the appointment), while its room is open (else :class:`RoomNotOpenYet`, :class:`RoomClosed` or
+    :class:`AppointmentNotBooked`). Issues a single-use join token; no data is read, nothing is audited
+    until the token is used."""
+    async with uow.reading():
+        times = await appointment_times(uow, appointment_id)
+    policy.require(actor, Action.JOIN_CALL, times.ref)
+    if times.status is not AppointmentStatus.BOOKED:
+        raise AppointmentNotBooked()
+    hours = room_hours(config, times)
+    hours.check_open(now)
+    seat = seat_of(actor.role)
+    issued = config.tokens.issue(actor.user.id, appointment_id, seat, now)
+    servers = ice_servers(
+        config.stun_urls, config.turn_urls, config.turn_secret, actor.user.id.hex, now, config.turn_ttl
+    )
+    return Ticket(appointment_id, times.starts_at, issued.token, seat, hours, servers)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    user: User
+    claims: JoinClaims
+    hours: RoomHours
+
+
+async def admit(
+    uow: UnitOfWork, config: CallConfig, token: str, now: datetime, client_address: str | None
+) -> Admission:
+    """Check a join token as the WebSocket's first message brings it, and use it up. Raises
+    :class:`CallError` (JoinRefused: close 4401; the room's hours: 4410), after auditing the refusal."""
+    claims: JoinClaims | None = None
+    user: User | None = None
+    try:
+        claims = config.tokens.verify(token, now)
+        async with uow:
+            user = await uow.store(IdentityStore).get_user(claims.participant_id)
+            if user is None or not user.is_active:
+                raise JoinRefused("participant")
+            try:
+                times = await appointment_times(uow, claims.room_id)
+            except NotFound as exc:
+                raise JoinRefused("room") from exc
+            # The user as they are now: a role or care home changed since the page was opened counts.
+            if policy.decide(Principal(user, True), Action.JOIN_CALL, times.ref) is not Decision.ALLOW:
+                raise JoinRefused("policy")
+            if seat_of(user.role) is not claims.seat:
+                raise JoinRefused("seat")
+            if times.status is not AppointmentStatus.BOOKED:
+                raise AppointmentNotBooked()
+            hours = room_hours(config, times)
+            hours.check_open(now)
+            store = uow.store(SignallingStore)
+            await store.forget_expired(now - LEEWAY - timedelta(minutes=1))
+            if not await store.use_token(claims.token_id, claims.room_id, user.id, claims.expires_at, now):
+                raise JoinRefused("replayed")
+            await audit(
+                uow, now, "call.join", Outcome.SUCCESS, user, client_address, OBJECT_TYPE, claims.room_id
+            )
+            await uow.commit()
+    except CallError:
+        await audit_alone(  # the same unit of work, in a transaction of its own: the first rolled back
+            uow,
+            now,
+            "call.join.refused",
+            Outcome.DENIED,
+            user,
+            client_address,
+            OBJECT_TYPE if claims else None,
+            claims.room_id if claims else None,
+        )
+        raise
+    return Admission(user, claims, hours)
+
+
+async def record_leave(
+    uow: UnitOfWork,
+    user: User,
+    appointment_id: UUID,
+    dropped: bool,
+    now: datetime,
+    client_address: str | None,
+) -> None:
+    """A participant left (hung up) or dropped (connection lost, silent, replaced): audited, ids only."""
+    action = "call.drop" if dropped else "call.leave"
+    await audit_alone(uow, now, action, Outcome.SUCCESS, user, client_address, OBJECT_TYPE, appointment_id)

@@ -1,0 +1,55 @@
+"""Persistence of the video rooms: the join tokens already used (their ``jti``), so that each admits once.
+
+A token is recorded when it is used, by an INSERT that does nothing if the jti is there already: whichever
+connection inserts it first is admitted, on any number of processes. Rows are useless once the token has
+expired, and are deleted then.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Uuid, delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from teleconsult.db import UTCDateTime, metadata
+
+used_join_tokens = Table(
+    "used_join_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("appointment_id", Uuid, ForeignKey("appointments.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=False),
+    Index("ix_used_join_tokens_expires_at", "expires_at"),
+)
+
+
+class SignallingStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def use_token(
+        self, jti: str, appointment_id: UUID, user_id: UUID, expires_at: datetime, now: datetime
+    ) -> bool:
+        """Record the token as used; False if it was used already (a replay)."""
+        insert: Any = pg_insert if self._session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            insert(used_join_tokens)
+            .values(
+                jti=jti, appointment_id=appointment_id, user_id=user_id, expires_at=expires_at, used_at=now
+            )
+            .on_conflict_do_nothing()
+            .returning(used_join_tokens.c.jti)
+        )
+        return (await self._session.execute(statement)).scalar_one_or_none() is not None
+
+    async def forget_expired(self, before: datetime) -> None:
+        """Tokens expired before ``before`` are refused by their ``exp`` already: their jti need not be kept
+        (the caller leaves a margin above the verification's leeway)."""
+        await self._session.execute(delete(used_join_tokens).where(used_join_tokens.c.expires_at < before))
