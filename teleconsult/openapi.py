@@ -1062,6 +1062,31 @@ PATHS: dict[str, dict[str, Schema]] = {
             APPOINTMENT_ID,
         )
     },
+    "/api/v1/expertise/{expertise_id}/documents": {
+        "get": operation(
+            "GET",
+            "listExpertiseDocuments",
+            DOCUMENTS,
+            "A tele-expertise request's photos and documents, newest first, for those who may read it "
+            "(read audited)",
+            ("200", "Documents", ref("DocumentList")),
+            parameters=[EXPERTISE_ID],
+            errors=("NotFound",),
+        ),
+        "post": upload_operation(
+            "uploadExpertiseDocument",
+            "The care home attaches a photo or a PDF to its open tele-expertise request",
+            EXPERTISE_ID,
+            errors=("Conflict",),
+        ),
+    },
+    "/api/v1/expertise/{expertise_id}/documents/{document_id}": {
+        "get": download_operation(
+            "downloadExpertiseDocument",
+            "Download one of a tele-expertise request's documents, whole or one byte range (read audited)",
+            EXPERTISE_ID,
+        )
+    },
     "/api/v1/experts/{expert_id}/agenda": {
         "get": operation(
             "GET",
