@@ -18,9 +18,11 @@ from uuid import UUID
 
 from aiohttp import web
 
+from records.documents.labels import DOCUMENT_LABELS
+from records.documents.routes import upload_limits
 from records.residents import service as residents_service
 from records.residents.model import Resident
-from scheduling import service
+from scheduling import attachments_service, service
 from scheduling.labels import (
     ATTENDEE_LABELS,
     CONSENT_GIVER_LABELS,
@@ -365,10 +367,24 @@ async def _view(request: web.Request, appointment_id: UUID) -> service.Appointme
     )
 
 
-def _render_appointment(
+async def _render_appointment(
     request: web.Request, view: service.AppointmentView, status: int = 200, **context: Any
 ) -> web.Response:
+    """The appointment page, with its preparation documents (their listing is audited) and, for the care
+    home, their upload form; ``context`` carries a refused upload's message and typed title."""
     now = request.app[CLOCK].now()
+    documents = await attachments_service.appointment_documents(
+        _uow(request),
+        request.app[KEYRING],
+        current_principal(request),
+        view.appointment.id,
+        now,
+        client_address_of(request),
+    )
+    context.setdefault("upload_error", None)
+    context.setdefault("upload_error_params", {})
+    context.setdefault("upload_errors", {})
+    context.setdefault("upload_title", "")
     return render_page(
         request,
         "scheduling/appointment.html",
@@ -380,13 +396,22 @@ def _render_appointment(
         and is_room_open(request.app[CALL_CONFIG], view.appointment.starts_at, view.appointment.ends_at, now),
         checklist_items=list(ChecklistItem),
         booked=request.query.get("booked") == "1",
+        documents=documents,
+        upload_limits=upload_limits(request),
+        **DOCUMENT_LABELS,
         **context,
     )
 
 
+async def render_appointment_page(
+    request: web.Request, appointment_id: UUID, status: int = 200, **context: Any
+) -> web.Response:
+    return await _render_appointment(request, await _view(request, appointment_id), status, **context)
+
+
 @routes.get("/appointments/{appointment_id}", name="appointments.view", action=Action.VIEW_APPOINTMENT)
 async def appointments_view(request: web.Request) -> web.StreamResponse:
-    return _render_appointment(request, await _view(request, uuid_in_path(request, "appointment_id")))
+    return await _render_appointment(request, await _view(request, uuid_in_path(request, "appointment_id")))
 
 
 @routes.post(
@@ -427,7 +452,7 @@ async def appointments_cancel(request: web.Request) -> web.StreamResponse:
         )
     except InvalidInput as exc:
         view = await _view(request, appointment_id)
-        return _render_appointment(request, view, exc.status, errors=exc.fields, values=form)
+        return await _render_appointment(request, view, exc.status, errors=exc.fields, values=form)
     raise redirect(request, "appointments.view", appointment_id=str(appointment_id))
 
 
@@ -447,7 +472,9 @@ async def appointments_no_show(request: web.Request) -> web.StreamResponse:
         )
     except InvalidInput as exc:
         view = await _view(request, appointment_id)
-        return _render_appointment(request, view, exc.status, error=next(iter(exc.fields.values()), exc.text))
+        return await _render_appointment(
+            request, view, exc.status, error=next(iter(exc.fields.values()), exc.text)
+        )
     raise redirect(request, "appointments.view", appointment_id=str(appointment_id))
 
 

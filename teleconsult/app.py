@@ -20,9 +20,10 @@ from records.documents import pages as documents_pages
 from records.documents import routes as documents_routes
 from records.residents import pages as residents_pages
 from records.residents import routes as residents_routes
-from scheduling import notifications_routes
+from scheduling import attachments_routes, notifications_routes
 from scheduling import pages as scheduling_pages
 from scheduling import routes as scheduling_routes
+from scheduling.expertise import attachments_routes as expertise_attachments_routes
 from scheduling.expertise import pages as expertise_pages
 from scheduling.expertise import routes as expertise_routes
 from scheduling.notifications_service import send_due_reminders
@@ -281,6 +282,8 @@ def create_app(
         mount(app, routes)
     mount(app, residents_pages.routes)
     mount(app, scheduling_pages.routes)
+    mount(app, attachments_routes.routes)
+    mount(app, expertise_attachments_routes.routes)
     mount(app, documents_pages.routes)
     mount_static(app, "/static", WEB_DIR / "static")
     return app

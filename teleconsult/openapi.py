@@ -617,6 +617,24 @@ SCHEMAS: dict[str, Schema] = {
         context_id=nullable(UUID_),
         download_url=TEXT | {"description": "the path of downloadDocument"},
     ),
+    "AppointmentDocumentUpload": obj(
+        ["title", "file"],
+        csrf_token=TEXT
+        | {"description": "instead of the X-CSRF-Token header, as the first part (what the pages send)"},
+        title=TEXT | {"maxLength": 200, "description": "e.g. DLU, prescription, wound photo"},
+        is_dlu=TEXT
+        | {
+            "enum": ["1", "0"],
+            "description": "1 when the file is the resident's DLU: ticks the checklist's DLU item too "
+            "(every document ticks photos)",
+        },
+        file={
+            "type": "string",
+            "contentMediaType": "application/octet-stream",
+            "description": "a JPEG, PNG or HEIC photo, or a PDF (its type is read from its bytes); "
+            "photos are stored as JPEG or PNG without their metadata",
+        },
+    ),
     "DocumentList": obj(
         ["documents"],
         documents={"type": "array", "items": ref("Document"), "description": "newest first"},
@@ -737,16 +755,20 @@ def binary_answer(description: str, headers: dict[str, Schema]) -> Schema:
     }
 
 
-def download_operation() -> Schema:
+def download_operation(
+    operation_id: str = "downloadDocument",
+    summary: str = "Download one of a resident's documents, whole or one byte range of it (read audited)",
+    owner: Schema = RESIDENT_ID,
+) -> Schema:
     """The download: the whole file (200) or one byte range of it (206), decrypted as it is sent."""
     found = operation(
         "GET",
-        "downloadDocument",
+        operation_id,
         DOCUMENTS,
-        "Download one of a resident's documents, whole or one byte range of it (read audited)",
+        summary,
         ("200", "The whole file", None),
         parameters=[
-            RESIDENT_ID,
+            owner,
             DOCUMENT_ID,
             {
                 "name": "Range",
@@ -771,22 +793,28 @@ def download_operation() -> Schema:
     return found
 
 
-def upload_operation() -> Schema:
+def upload_operation(
+    operation_id: str = "uploadDocument",
+    summary: str = "Attach a photo (JPEG, PNG, HEIC) or a PDF to a resident, as a multipart form",
+    owner: Schema = RESIDENT_ID,
+    form: str = "DocumentUpload",
+    errors: tuple[str, ...] = (),
+) -> Schema:
     """The upload: a multipart form, not JSON (streamed and capped while it is read)."""
     found = operation(
         "POST",
-        "uploadDocument",
+        operation_id,
         DOCUMENTS,
-        "Attach a photo (JPEG, PNG, HEIC) or a PDF to a resident, as a multipart form",
+        summary,
         ("201", "The document as stored", ref("Document")),
-        parameters=[RESIDENT_ID],
-        errors=("NotFound", "TooLarge", "UnsupportedType", *UNSAFE_ERRORS),
+        parameters=[owner],
+        errors=("NotFound", *errors, "TooLarge", "UnsupportedType", *UNSAFE_ERRORS),
     )
     found["requestBody"] = {
         "required": True,
         "content": {
             "multipart/form-data": {
-                "schema": ref("DocumentUpload"),
+                "schema": ref(form),
                 "encoding": {
                     "file": {"contentType": "image/jpeg, image/png, image/heic, image/heif, application/pdf"}
                 },
@@ -1007,6 +1035,56 @@ PATHS: dict[str, dict[str, Schema]] = {
                 {"name": "item", "in": "path", "required": True, "schema": ref("ChecklistItem")},
             ],
             errors=("NotFound", "Conflict", *UNSAFE_ERRORS),
+        )
+    },
+    "/api/v1/appointments/{appointment_id}/documents": {
+        "get": operation(
+            "GET",
+            "listAppointmentDocuments",
+            DOCUMENTS,
+            "An appointment's preparation documents, newest first, for either side (read audited)",
+            ("200", "Documents", ref("DocumentList")),
+            parameters=[APPOINTMENT_ID],
+            errors=("NotFound",),
+        ),
+        "post": upload_operation(
+            "uploadAppointmentDocument",
+            "The care home attaches a photo or a PDF to a booked appointment (ticks photos, and DLU)",
+            APPOINTMENT_ID,
+            "AppointmentDocumentUpload",
+            ("Conflict",),
+        ),
+    },
+    "/api/v1/appointments/{appointment_id}/documents/{document_id}": {
+        "get": download_operation(
+            "downloadAppointmentDocument",
+            "Download one of an appointment's documents, whole or one byte range of it (read audited)",
+            APPOINTMENT_ID,
+        )
+    },
+    "/api/v1/expertise/{expertise_id}/documents": {
+        "get": operation(
+            "GET",
+            "listExpertiseDocuments",
+            DOCUMENTS,
+            "A tele-expertise request's photos and documents, newest first, for those who may read it "
+            "(read audited)",
+            ("200", "Documents", ref("DocumentList")),
+            parameters=[EXPERTISE_ID],
+            errors=("NotFound",),
+        ),
+        "post": upload_operation(
+            "uploadExpertiseDocument",
+            "The care home attaches a photo or a PDF to its open tele-expertise request",
+            EXPERTISE_ID,
+            errors=("Conflict",),
+        ),
+    },
+    "/api/v1/expertise/{expertise_id}/documents/{document_id}": {
+        "get": download_operation(
+            "downloadExpertiseDocument",
+            "Download one of a tele-expertise request's documents, whole or one byte range (read audited)",
+            EXPERTISE_ID,
         )
     },
     "/api/v1/experts/{expert_id}/agenda": {

@@ -69,11 +69,15 @@ async def _capped_part(part: BodyPartReader, limits: UploadLimits) -> bytes:
 
 
 async def read_upload(
-    request: web.Request, limits: UploadLimits, seen: dict[str, str] | None = None
+    request: web.Request,
+    limits: UploadLimits,
+    seen: dict[str, str] | None = None,
+    extra: frozenset[str] = frozenset(),
 ) -> Upload:
     """The ``title`` and ``file`` parts of a multipart body (``csrf_token`` may come first), read part by
-    part. Raises TooLarge (413) early, from Content-Length, when the body cannot fit. The title is put in
-    ``seen`` as soon as it is read, so that a form refused later can show it again."""
+    part, and the small text fields named in ``extra`` (in ``Upload.fields``). Raises TooLarge (413) early,
+    from Content-Length, when the body cannot fit. The title is put in ``seen`` as soon as it is read, so
+    that a form refused later can show it again."""
     if request.content_type != "multipart/form-data":
         raise MalformedRequest(N_("Send the file as a multipart form (fields title and file)."))
     declared = request.content_length
@@ -82,6 +86,7 @@ async def read_upload(
     title: str | None = None
     file_name: str | None = None
     data: bytes | None = None
+    fields: dict[str, str] = {}
     try:
         reader: MultipartReader = request.get(MULTIPART) or await request.multipart()
         while (part := await reader.next()) is not None:
@@ -99,13 +104,18 @@ async def read_upload(
                     seen["title"] = title
             elif part.name == "csrf_token" and part.filename is None:
                 await _small_part(part)
+            elif part.name in extra and part.filename is None and part.name not in fields:
+                try:
+                    fields[part.name] = (await _small_part(part)).decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InvalidInput({part.name: N_("This value is not valid.")}) from exc
             else:
                 raise MalformedRequest(N_("Send the file as a multipart form (fields title and file)."))
     except UNREADABLE_BODY as exc:
         raise MalformedRequest() from exc
     if not data:
         raise InvalidInput({"file": N_("Choose a file (a photo or a PDF).")})
-    return Upload(title or "", file_name or "", data)
+    return Upload(title or "", file_name or "", data, fields)
 
 
 def document_json(request: web.Request, document: Document) -> dict[str, Any]:
@@ -203,6 +213,11 @@ async def download(request: web.Request) -> web.StreamResponse:
         request.app[CLOCK].now(),
         client_address_of(request),
     )
+    return await send_document(request, opened)
+
+
+async def send_document(request: web.Request, opened: OpenedDocument) -> web.StreamResponse:
+    """Send a document the actor was allowed to open: whole, or the single byte range asked for."""
     document = opened.document
     length = document.byte_length
     headers = {

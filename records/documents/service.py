@@ -16,8 +16,8 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -50,15 +50,19 @@ RESIDENT_OBJECT_TYPE = "resident"
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """What was received: the title typed, the file's own name, and its bytes (already capped in size)."""
+    """What was received: the title typed, the file's own name, its bytes (already capped in size), and the
+    small form fields the caller asked for besides (e.g. whether the file is the DLU)."""
 
     title: str
     file_name: str
     data: bytes
+    fields: Mapping[str, str] = field(default_factory=dict)
 
 
 #: Reads the upload; called only once the policy has allowed it (so nobody else's body is ever read).
 UploadReader = Callable[[], Awaitable[Upload]]
+#: Runs in the transaction that stores the document, so that what follows from it commits with it.
+AfterAttach = Callable[[UnitOfWork, Document, Upload], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +112,14 @@ async def attach_document(
     now: datetime,
     client_address: str | None = None,
     context: DocumentContext | None = None,
+    after: AfterAttach | None = None,
 ) -> Document:
     """Care-home staff of the resident's EHPAD attach a file to the resident (for ``context`` if given:
     the scheduling package attaches an appointment's preparation photos this way).
 
     Raises NotFound / AccessDenied before reading anything; then InvalidInput (title), UnsupportedType or
-    DamagedFile (415), TooLarge or TooManyPixels (413). Images are re-encoded without their metadata."""
+    DamagedFile (415), TooLarge or TooManyPixels (413). Images are re-encoded without their metadata.
+    ``after`` runs in the transaction that stores the row (scheduling ticks its checklist there)."""
     async with uow.reading():
         ehpad_id = await _resident_ehpad(uow, actor, Action.EDIT_RESIDENTS, resident_id)
     try:
@@ -167,6 +173,8 @@ async def attach_document(
                 OBJECT_TYPE,
                 document_id,
             )
+            if after is not None:
+                await after(uow, document, upload)
             await uow.commit()
     except BaseException:
         # Synchronously, so that even a cancelled request removes its blob (an unlink and an fsync).
@@ -224,5 +232,30 @@ async def open_document(
             uow, now, "document.read", Outcome.SUCCESS, actor.user, client_address, OBJECT_TYPE, document_id
         )
         await uow.commit()
+    document, dek = found
+    return OpenedDocument(document, blobs, dek)
+
+
+async def documents_in(
+    uow: UnitOfWork, keys: KeyProvider, resident_id: UUID, context: DocumentContext
+) -> list[Document]:
+    """The resident's documents of ``context``, newest first, in the caller's open transaction. For another
+    package's service that has asked the policy about ``context`` itself (and audits the read)."""
+    return await uow.store(DocumentStore).list_for_resident(resident_id, keys, context)
+
+
+async def document_in(
+    uow: UnitOfWork,
+    keys: KeyProvider,
+    blobs: BlobStore,
+    resident_id: UUID,
+    context: DocumentContext,
+    document_id: UUID,
+) -> OpenedDocument:
+    """One document of the resident attached for ``context``, in the caller's open transaction, for a
+    service that has asked the policy about ``context`` itself. Raises NotFound for any other document."""
+    found = await uow.store(DocumentStore).get(resident_id, document_id, keys)
+    if found is None or found[0].context != context:
+        raise NotFound()
     document, dek = found
     return OpenedDocument(document, blobs, dek)

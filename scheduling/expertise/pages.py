@@ -15,9 +15,12 @@ from uuid import UUID
 
 from aiohttp import web
 
+from records.documents.labels import DOCUMENT_LABELS
+from records.documents.model import Document
+from records.documents.routes import upload_limits
 from records.residents import service as residents_service
 from records.residents.model import Resident
-from scheduling.expertise import service
+from scheduling.expertise import attachments, service
 from scheduling.expertise.model import (
     MAX_ANSWER,
     MAX_CONTEXT,
@@ -127,8 +130,20 @@ def local_input(moment: datetime) -> str:
 # ------------------------------------------------------------------------------------ the care home
 
 
-@routes.get("/expertise", name="expertise.list", action=Action.REQUEST_EXPERTISE, page=CARE_HOME_PAGE)
-async def expertise_list(request: web.Request) -> web.StreamResponse:
+async def _photos(request: web.Request, request_ids: list[UUID]) -> dict[UUID, list[Document]]:
+    return await attachments.documents_of_requests(
+        uow_of(request),
+        request.app[KEYRING],
+        current_principal(request),
+        request_ids,
+        request.app[CLOCK].now(),
+        client_address_of(request),
+    )
+
+
+async def render_list(request: web.Request, status: int = 200, **context: Any) -> web.Response:
+    """The care home's requests with their photos and, for open ones, the form to add one; ``context``
+    carries a refused upload's message and the request it was for (``upload_failed``)."""
     views = await service.care_home_requests(
         uow_of(request),
         request.app[KEYRING],
@@ -136,9 +151,27 @@ async def expertise_list(request: web.Request) -> web.StreamResponse:
         request.app[CLOCK].now(),
         client_address_of(request),
     )
+    context.setdefault("upload_failed", None)
+    context.setdefault("upload_error", None)
+    context.setdefault("upload_error_params", {})
+    context.setdefault("upload_errors", {})
     return render_page(
-        request, "expertise/list.html", views=views, sent=request.query.get("sent") == "1", **_labels()
+        request,
+        "expertise/list.html",
+        status,
+        views=views,
+        sent=request.query.get("sent") == "1",
+        photos=await _photos(request, [view.request.id for view in views]),
+        upload_limits=upload_limits(request),
+        **DOCUMENT_LABELS,
+        **_labels(),
+        **context,
     )
+
+
+@routes.get("/expertise", name="expertise.list", action=Action.REQUEST_EXPERTISE, page=CARE_HOME_PAGE)
+async def expertise_list(request: web.Request) -> web.StreamResponse:
+    return await render_list(request)
 
 
 async def _render_form(
@@ -237,11 +270,14 @@ async def _render_queue(request: web.Request, status: int = 200, **context: Any)
         slots[view.request.id] = await service.conversion_slots(
             uow_of(request), principal, view.request.id, now
         )
+    shown = [view.request.id for view in (*found.mine, *found.waiting)]
     return render_page(
         request,
         "expertise/queue.html",
         status,
         queue=found,
+        photos=await _photos(request, shown),
+        **DOCUMENT_LABELS,
         slots=slots,
         outcomes=list(AnswerOutcome),
         default_deadline=local_input(now + timedelta(days=1)),
