@@ -123,7 +123,7 @@ async def migrate_and_seed(database_url: str, passwords: Passwords, nurses: int 
 
 
 class LoginFailed(RuntimeError):
-    pass
+    """The benchmark could not log in as its demo user."""
 
 
 @dataclass(frozen=True, slots=True)

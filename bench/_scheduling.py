@@ -46,7 +46,7 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 class BackendUnavailable(RuntimeError):
-    pass
+    """A backend the benchmark needs is not reachable (PostgreSQL down): said, not crashed."""
 
 
 @dataclass
