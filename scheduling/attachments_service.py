@@ -29,7 +29,6 @@ from teleconsult.identity.policy import Action, Principal
 from teleconsult.identity.service.trail import audit
 
 CONTEXT_TYPE = "appointment"
-DOCUMENT_OBJECT_TYPE = "document"
 #: The upload form's field saying the file is the resident's DLU.
 IS_DLU_FIELD = "is_dlu"
 
@@ -116,16 +115,8 @@ async def appointment_documents(
     """Either side of the appointment lists its preparation documents, newest first; audited."""
     async with uow:
         resident_id = await _resident_of(uow, actor, Action.VIEW_APPOINTMENT, appointment_id)
-        found = await documents.documents_in(uow, keys, resident_id, context_of(appointment_id))
-        await audit(
-            uow,
-            now,
-            "document.list",
-            Outcome.SUCCESS,
-            actor.user,
-            client_address,
-            OBJECT_TYPE,
-            appointment_id,
+        found = await documents.documents_in(
+            uow, keys, actor, resident_id, context_of(appointment_id), now, client_address
         )
         await uow.commit()
     return found
@@ -146,17 +137,7 @@ async def open_appointment_document(
     async with uow:
         resident_id = await _resident_of(uow, actor, Action.VIEW_APPOINTMENT, appointment_id)
         opened = await documents.document_in(
-            uow, keys, blobs, resident_id, context_of(appointment_id), document_id
-        )
-        await audit(
-            uow,
-            now,
-            "document.read",
-            Outcome.SUCCESS,
-            actor.user,
-            client_address,
-            DOCUMENT_OBJECT_TYPE,
-            document_id,
+            uow, keys, blobs, actor, resident_id, context_of(appointment_id), document_id, now, client_address
         )
         await uow.commit()
     return opened

@@ -237,25 +237,43 @@ async def open_document(
 
 
 async def documents_in(
-    uow: UnitOfWork, keys: KeyProvider, resident_id: UUID, context: DocumentContext
+    uow: UnitOfWork,
+    keys: KeyProvider,
+    actor: Principal,
+    resident_id: UUID,
+    context: DocumentContext,
+    now: datetime,
+    client_address: str | None = None,
 ) -> list[Document]:
-    """The resident's documents of ``context``, newest first, in the caller's open transaction. For another
-    package's service that has asked the policy about ``context`` itself (and audits the read)."""
-    return await uow.store(DocumentStore).list_for_resident(resident_id, keys, context)
+    """The resident's documents of ``context``, newest first, in the caller's open transaction, with the
+    listing's audit event (naming the context's object). For another package's service that has asked the
+    policy about ``context`` itself."""
+    found = await uow.store(DocumentStore).list_for_resident(resident_id, keys, context)
+    await audit(
+        uow, now, "document.list", Outcome.SUCCESS, actor.user, client_address, context.type, context.id
+    )
+    return found
 
 
 async def document_in(
     uow: UnitOfWork,
     keys: KeyProvider,
     blobs: BlobStore,
+    actor: Principal,
     resident_id: UUID,
     context: DocumentContext,
     document_id: UUID,
+    now: datetime,
+    client_address: str | None = None,
 ) -> OpenedDocument:
-    """One document of the resident attached for ``context``, in the caller's open transaction, for a
-    service that has asked the policy about ``context`` itself. Raises NotFound for any other document."""
+    """One document of the resident attached for ``context``, in the caller's open transaction, with the
+    read's audit event, for a service that has asked the policy about ``context`` itself. Raises NotFound
+    for any other document."""
     found = await uow.store(DocumentStore).get(resident_id, document_id, keys)
     if found is None or found[0].context != context:
         raise NotFound()
     document, dek = found
+    await audit(
+        uow, now, "document.read", Outcome.SUCCESS, actor.user, client_address, OBJECT_TYPE, document_id
+    )
     return OpenedDocument(document, blobs, dek)

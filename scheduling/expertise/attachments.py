@@ -28,7 +28,6 @@ from teleconsult.identity.policy import Action, Principal
 from teleconsult.identity.service.trail import audit
 
 CONTEXT_TYPE = "expertise"
-DOCUMENT_OBJECT_TYPE = "document"
 
 
 def context_of(request_id: UUID) -> DocumentContext:
@@ -97,9 +96,8 @@ async def expertise_documents(
     """Those who may read the request list its photos and documents, newest first; audited."""
     async with uow:
         resident_id = await _resident_if_viewable(uow, actor, request_id)
-        found = await documents.documents_in(uow, keys, resident_id, context_of(request_id))
-        await audit(
-            uow, now, "document.list", Outcome.SUCCESS, actor.user, client_address, OBJECT_TYPE, request_id
+        found = await documents.documents_in(
+            uow, keys, actor, resident_id, context_of(request_id), now, client_address
         )
         await uow.commit()
     return found
@@ -120,17 +118,7 @@ async def open_expertise_document(
     async with uow:
         resident_id = await _resident_if_viewable(uow, actor, request_id)
         opened = await documents.document_in(
-            uow, keys, blobs, resident_id, context_of(request_id), document_id
-        )
-        await audit(
-            uow,
-            now,
-            "document.read",
-            Outcome.SUCCESS,
-            actor.user,
-            client_address,
-            DOCUMENT_OBJECT_TYPE,
-            document_id,
+            uow, keys, blobs, actor, resident_id, context_of(request_id), document_id, now, client_address
         )
         await uow.commit()
     return opened
@@ -150,16 +138,8 @@ async def documents_of_requests(
     async with uow:
         for request_id in request_ids:
             resident_id = await _resident_if_viewable(uow, actor, request_id)
-            found[request_id] = await documents.documents_in(uow, keys, resident_id, context_of(request_id))
-            await audit(
-                uow,
-                now,
-                "document.list",
-                Outcome.SUCCESS,
-                actor.user,
-                client_address,
-                OBJECT_TYPE,
-                request_id,
+            found[request_id] = await documents.documents_in(
+                uow, keys, actor, resident_id, context_of(request_id), now, client_address
             )
         await uow.commit()
     return found
