@@ -11,7 +11,21 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Uuid, delete
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Select,
+    String,
+    Table,
+    Uuid,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +42,34 @@ used_join_tokens = Table(
     Column("used_at", UTCDateTime, nullable=False),
     Index("ix_used_join_tokens_expires_at", "expires_at"),
 )
+
+#: The session journal: what happened in each appointment's room (ids and measurements, never health data).
+#: ``kind`` is join, leave, reconnect, ice_state, quality or end; ``detail`` the ICE state or end reason;
+#: ``incident`` marks a technical incident (ICE failure, timeout, reconnection...), counted by activity.
+call_events = Table(
+    "call_events",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("appointment_id", Uuid, ForeignKey("appointments.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("detail", String(32), nullable=True),
+    Column("incident", Boolean, nullable=False),
+    Column("bitrate_kbps", Integer, nullable=True),
+    Column("packet_loss_pct", Float, nullable=True),
+    Column("rtt_ms", Integer, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_call_events_appointment_id_at", "appointment_id", "at"),
+)
+
+
+def incidents_by_appointment() -> Select[tuple[object, ...]]:
+    """(appointment_id, incidents) for every appointment whose journal holds a technical incident."""
+    return (
+        select(call_events.c.appointment_id, func.count().label("incidents"))
+        .where(call_events.c.incident.is_(True))
+        .group_by(call_events.c.appointment_id)
+    )
 
 
 class SignallingStore:

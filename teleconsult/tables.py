@@ -2,6 +2,7 @@
 
 from records.audit import store as _audit_store  # noqa: F401
 from records.documents import store as _documents_store  # noqa: F401
+from records.reports import store as _reports_store  # noqa: F401
 from records.residents import store as _residents_store  # noqa: F401
 from records.rotation import store as _rotation_store  # noqa: F401
 from scheduling import notifications_store as _notifications_store  # noqa: F401
