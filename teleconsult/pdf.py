@@ -19,7 +19,7 @@ class PdfUnavailable(RuntimeError):
 @lru_cache(maxsize=1)
 def _weasyprint() -> ModuleType:
     try:
-        import weasyprint  # noqa: PLC0415 (first use only)
+        import weasyprint
     except OSError as exc:  # the Python package is there but Pango's shared library is not
         raise PdfUnavailable(f"WeasyPrint cannot load Pango: {exc}") from exc
     module: ModuleType = weasyprint
@@ -35,7 +35,8 @@ def render_pdf_sync(html: str) -> bytes:
 
     document = weasyprint.HTML(string=html, url_fetcher=refuse)
     data = document.write_pdf()
-    assert isinstance(data, bytes)
+    if not isinstance(data, bytes):
+        raise PdfUnavailable("WeasyPrint returned no document")
     return data
 
 
