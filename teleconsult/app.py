@@ -42,6 +42,7 @@ from teleconsult.i18n import Catalogues
 from teleconsult.identity import routes as identity_routes
 from teleconsult.identity.model import SessionPolicy, ThrottleRule
 from teleconsult.identity.passwords import Passwords
+from teleconsult.identity.principal_cache import PrincipalCache
 from teleconsult.identity.service import LoginSettings
 from teleconsult.identity.store import IdentityStore
 from teleconsult.identity.totp import TotpBox
@@ -63,7 +64,7 @@ from teleconsult.keys import (
     TOTP_BOX,
 )
 from teleconsult.mail import build_mailer
-from teleconsult.middleware import MIDDLEWARES, security_headers
+from teleconsult.middleware import MIDDLEWARES, PRINCIPAL_CACHE, security_headers
 from teleconsult.rendering import Renderer
 from teleconsult.routing import mount, mount_static
 from teleconsult.settings import Settings
@@ -255,6 +256,8 @@ def create_app(
     app[BLOB_STORE] = LocalBlobStore(settings.blob_dir)
     app[MAILER] = build_mailer(settings)
     app[LOGIN_SETTINGS] = login_settings(settings)
+    # In-process only; a bus to other processes is wired with app[PRINCIPAL_CACHE].set_bus(...).
+    app[PRINCIPAL_CACHE] = PrincipalCache()
     app[CATALOGUES] = Catalogues(WEB_DIR / "translations")
     app[RENDERER] = Renderer(WEB_DIR / "templates", {"is_demo": settings.is_demo, **TEMPLATE_GLOBALS})
     app[ROUTE_SPECS] = {}

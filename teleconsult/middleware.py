@@ -11,7 +11,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
@@ -35,6 +35,7 @@ from teleconsult.identity.policy import (
     Principal,
     decide,
 )
+from teleconsult.identity.principal_cache import PrincipalCache
 from teleconsult.identity.service import load_principal
 from teleconsult.identity.service.trail import audit_alone
 from teleconsult.keys import (
@@ -56,6 +57,9 @@ from teleconsult.logs import request_id_var
 from teleconsult.routing import route_spec
 
 log = logging.getLogger("teleconsult.http")
+
+#: Who is behind which session cookie, for a few seconds (teleconsult/identity/principal_cache.py).
+PRINCIPAL_CACHE: Final = web.AppKey[PrincipalCache]("principal_cache")
 
 SESSION_COOKIE = "tc_session"
 PRE_SESSION_COOKIE = "tc_pre"
@@ -307,12 +311,16 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     if token and len(token) <= 128:
         app = request.app
         found = await load_principal(
-            UnitOfWork(app[SESSION_FACTORY]), token, app[LOGIN_SETTINGS].sessions, app[CLOCK].now()
+            UnitOfWork(app[SESSION_FACTORY]),
+            token,
+            app[LOGIN_SETTINGS].sessions,
+            app[CLOCK].now(),
+            app.get(PRINCIPAL_CACHE),
         )
         if found is None:
             request[SESSION_EXPIRED] = True
         else:
-            request[PRINCIPAL], _ = found
+            request[PRINCIPAL] = found
             request[SESSION_TOKEN] = token
     return await handler(request)
 

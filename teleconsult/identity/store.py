@@ -1,4 +1,9 @@
-"""Persistence of the identity aggregates. Queries live here and return model objects."""
+"""Persistence of the identity aggregates. Queries live here and return model objects.
+
+Every write to ``users``, ``user_specialties`` and ``sessions`` made through a SQLAlchemy session is seen
+by the principal cache (teleconsult/identity/principal_cache.py); a statement that declares what it
+changes (``execution_options=principal_changes(...)``) invalidates only that, any other drops the cache.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +49,7 @@ from teleconsult.identity.model import (
     User,
     UsernameTaken,
 )
+from teleconsult.identity.principal_cache import changes as principal_changes
 
 establishments = Table(
     "establishments",
@@ -428,30 +434,36 @@ class IdentityStore:
         return session, user
 
     async def touch_session(self, id_hash: str, now: datetime) -> None:
+        # Changes no principal (the cache keeps last_seen_at itself): declared as such.
         await self.session.execute(
-            update(sessions).where(sessions.c.id_hash == id_hash).values(last_seen_at=now)
+            update(sessions).where(sessions.c.id_hash == id_hash).values(last_seen_at=now),
+            execution_options=principal_changes(self.session),
         )
 
     async def revoke_session(self, id_hash: str, now: datetime) -> None:
         await self.session.execute(
             update(sessions)
             .where(sessions.c.id_hash == id_hash, sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now)
+            .values(revoked_at=now),
+            execution_options=principal_changes(self.session, session_hashes=[id_hash]),
         )
 
     async def revoke_user_sessions(self, user_id: UUID, now: datetime) -> None:
         await self.session.execute(
             update(sessions)
             .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now)
+            .values(revoked_at=now),
+            execution_options=principal_changes(self.session, user_ids=[user_id]),
         )
 
     async def revoke_other_sessions(self, user_id: UUID, keep_id_hash: str, now: datetime) -> None:
+        # The kept session is dropped from the cache too: it is simply read again.
         await self.session.execute(
             update(sessions)
             .where(sessions.c.user_id == user_id, sessions.c.id_hash != keep_id_hash)
             .where(sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now)
+            .values(revoked_at=now),
+            execution_options=principal_changes(self.session, user_ids=[user_id]),
         )
 
     async def count_sessions_before(self, cutoff: datetime) -> int:

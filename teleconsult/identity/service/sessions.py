@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -31,6 +31,7 @@ from teleconsult.identity.model import (
 )
 from teleconsult.identity.passwords import Passwords
 from teleconsult.identity.policy import Action, Principal
+from teleconsult.identity.principal_cache import PrincipalCache
 from teleconsult.identity.service.trail import audit, audit_alone
 from teleconsult.identity.store import IdentityStore
 from teleconsult.identity.totp import TotpBox, matching_step
@@ -193,10 +194,23 @@ async def open_session(uow: UnitOfWork, user: User, second_factor_done: bool, no
 
 
 async def load_principal(
-    uow: UnitOfWork, token: str, sessions: SessionPolicy, now: datetime
-) -> tuple[Principal, Session] | None:
-    """The principal behind a session cookie, or None when the session is unknown, revoked or expired."""
+    uow: UnitOfWork,
+    token: str,
+    sessions: SessionPolicy,
+    now: datetime,
+    cache: PrincipalCache | None = None,
+) -> Principal | None:
+    """The principal behind a session cookie, or None when the session is unknown, revoked or expired.
+
+    With a ``cache``, a principal read less than ``cache.ttl`` ago is reused without a database round
+    trip, as long as the session stays live and needs no ``last_seen_at`` write (see principal_cache.py);
+    every change to the session or its user has already removed it from the cache."""
     id_hash = hash_token(token)
+    if cache is not None:
+        cached = cache.get(id_hash, now, sessions, TOUCH_INTERVAL)
+        if cached is not None:
+            return cached
+        generation = cache.generation  # before the read: a change meanwhile forbids keeping its result
     async with uow.reading():
         found = await uow.store(IdentityStore).get_session_and_user(id_hash)
     if found is None:
@@ -208,7 +222,11 @@ async def load_principal(
         async with uow:
             await uow.store(IdentityStore).touch_session(id_hash, now)
             await uow.commit()
-    return Principal(user, session.second_factor_done), session
+        session = replace(session, last_seen_at=now)
+    principal = Principal(user, session.second_factor_done)
+    if cache is not None:
+        cache.put(principal, session, now, generation)
+    return principal
 
 
 async def log_out(uow: UnitOfWork, token: str, now: datetime, actor: User | None = None) -> None:
