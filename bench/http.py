@@ -1,7 +1,10 @@
 """Throughput of an authenticated page against a bare aiohttp handler, on SQLite and on PostgreSQL.
 
-Target: GET /api/v1/me with a session cookie, through every middleware of the real app (loads the session
-from the database, asks the policy, reads the user row). Baseline: a bare aiohttp "hello" handler (no
+Target: GET /api/v1/me with a session cookie, through every middleware of the real app (finds the
+principal behind the session, asks the policy, answers from the user). The principal comes from the
+database, then from the in-process principal cache (teleconsult/identity/principal_cache.py) for at most
+its ttl (5 s) per session: the rounds measure what a busy user's requests cost, database read included
+once per ttl. Baseline: a bare aiohttp "hello" handler (no
 middleware) served by the same process and event loop on another port (bench/_http_server.py). Load comes
 from this process over loopback: one keep-alive aiohttp ClientSession, a fixed number of workers, rounds
 of fixed duration that alternate baseline and target; every response is checked.

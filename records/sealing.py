@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
-from records.crypto import CryptoError, DataKey, Place, open_sealed, seal
+from records.crypto import CryptoError, DataKey, RecordRef, open_fields, seal_fields
 from records.residents.model import UnreadableRecord
 
 log = logging.getLogger("teleconsult.records.sealing")
@@ -32,23 +32,19 @@ class DossierKey:
     def __repr__(self) -> str:
         return f"DossierKey(resident_id={self.resident_id})"
 
-    def _place(self, table: str, column: str, record_id: UUID) -> Place:
-        return Place(table, column, str(record_id), str(self.ehpad_id))
+    def _record(self, table: str, record_id: UUID) -> RecordRef:
+        return RecordRef(table, str(record_id), str(self.ehpad_id))
 
     def seal(self, table: str, record_id: UUID, values: Mapping[str, str]) -> dict[str, bytes]:
         """Column -> ciphertext of each value, bound to (table, column, record_id, EHPAD)."""
-        return {
-            column: seal(self.dek, value.encode("utf-8"), self._place(table, column, record_id))
-            for column, value in values.items()
-        }
+        plain = {column: value.encode("utf-8") for column, value in values.items()}
+        return seal_fields(self.dek, self._record(table, record_id), plain)
 
     def open(self, table: str, record_id: UUID, sealed: Mapping[str, bytes]) -> dict[str, str]:
         """The values back, all or nothing: raises UnreadableRecord (and logs, without data)."""
         try:
-            return {
-                column: open_sealed(self.dek, blob, self._place(table, column, record_id)).decode("utf-8")
-                for column, blob in sealed.items()
-            }
+            opened = open_fields(self.dek, self._record(table, record_id), sealed)
+            return {column: value.decode("utf-8") for column, value in opened.items()}
         except CryptoError as exc:
             log.error("sealed record unreadable", extra={"code": exc.code, "table": table})
             raise UnreadableRecord() from exc

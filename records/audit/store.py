@@ -13,10 +13,19 @@ Seq values are assigned from the head, not from a database sequence: a sequence 
 rolled-back transactions took, and a gap must mean a deletion.
 
 Other triggers of the migration refuse UPDATE and DELETE on ``audit_events`` on both backends.
+
+On SQLite the head read is skipped when it can be: the store remembers, per database, the head its last
+append made, and first tries to link the new event to it. The insert trigger is the judge either way: if
+anyone appended since (another process, or that append rolled back), it refuses the event, which SQLite
+undoes alone (RAISE(ABORT) ends the statement, not the transaction, which already holds the write lock
+since its BEGIN IMMEDIATE), and the append reads the head and links again. So the guess never decides
+what the chain holds; it saves one statement per append when it is right. On PostgreSQL a refused
+statement would abort the whole transaction, so the head is always locked and read first.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -35,6 +44,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from records.audit.model import (
@@ -84,6 +95,33 @@ _LOCK_HEAD = (
 # Built once: building ``insert().values(...)`` per call costs more than executing it on SQLite.
 _INSERT_EVENT = audit_events.insert()
 _READ_HEAD = select(audit_head.c.last_seq, audit_head.c.last_hash).where(audit_head.c.id == HEAD_ID)
+#: What the SQLite insert trigger says when an event does not follow the head (migration 0002).
+_NOT_LINKED = "does not link to the head of the chain"
+
+#: SQLite only: the head the last append of this process made, per database (engine). A guess: see above.
+_last_heads: weakref.WeakKeyDictionary[Engine, ChainHead] = weakref.WeakKeyDictionary()
+
+
+def _linked(head: ChainHead, fields: dict[str, Any]) -> AuditEvent:
+    return AuditEvent.link(head.last_hash, EventFields(seq=head.last_seq + 1, **fields))
+
+
+def _row(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": event.at,
+        "actor_id": event.actor_id,
+        "role": event.role,
+        "establishment_id": event.establishment_id,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "outcome": event.outcome.value,
+        "request_id": event.request_id,
+        "client_address": event.client_address,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
 
 
 def _event(row: Any) -> AuditEvent:
@@ -139,43 +177,39 @@ class AuditStore:
         """Link one event to the chain in the session's open transaction (see the module docstring).
 
         Two statements: lock and read the head, insert the event. The insert trigger checks that the event
-        links to the head (seq and prev_hash) and moves the head to it, in the same statement.
+        links to the head (seq and prev_hash) and moves the head to it, in the same statement. On SQLite,
+        one statement when the head this process last made is still the head.
         """
-        head = await self._lock_head()
-        event = AuditEvent.link(
-            head.last_hash,
-            EventFields(
-                seq=head.last_seq + 1,
-                at=at,
-                action=action,
-                outcome=outcome,
-                actor_id=actor_id,
-                role=role,
-                establishment_id=establishment_id,
-                object_type=object_type,
-                object_id=object_id,
-                request_id=request_id,
-                client_address=client_address,
-            ),
+        fields = dict(
+            at=at,
+            action=action,
+            outcome=outcome,
+            actor_id=actor_id,
+            role=role,
+            establishment_id=establishment_id,
+            object_type=object_type,
+            object_id=object_id,
+            request_id=request_id,
+            client_address=client_address,
         )
-        await self.session.execute(
-            _INSERT_EVENT,
-            {
-                "seq": event.seq,
-                "at": event.at,
-                "actor_id": event.actor_id,
-                "role": event.role,
-                "establishment_id": event.establishment_id,
-                "action": event.action,
-                "object_type": event.object_type,
-                "object_id": event.object_id,
-                "outcome": event.outcome.value,
-                "request_id": event.request_id,
-                "client_address": event.client_address,
-                "prev_hash": event.prev_hash,
-                "hash": event.hash,
-            },
-        )
+        bind = self.session.get_bind()
+        engine = bind if isinstance(bind, Engine) else None
+        guess = _last_heads.get(engine) if engine is not None and engine.dialect.name == "sqlite" else None
+        if guess is not None:
+            event = _linked(guess, fields)
+            try:
+                await self.session.execute(_INSERT_EVENT, _row(event))
+            except IntegrityError as exc:
+                if _NOT_LINKED not in str(exc.orig):
+                    raise
+                # Someone appended since (or that append rolled back): read the head, as below.
+            else:
+                _last_heads[engine] = ChainHead(event.seq, event.hash)  # type: ignore[index]
+                return event
+        event = _linked(await self._lock_head(), fields)
+        await self.session.execute(_INSERT_EVENT, _row(event))
+        if engine is not None and engine.dialect.name == "sqlite":
+            _last_heads[engine] = ChainHead(event.seq, event.hash)
         return event
 
     async def head(self) -> ChainHead:

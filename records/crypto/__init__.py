@@ -12,9 +12,11 @@ from records.crypto.envelope import (
     blind_index,
     new_data_key,
     open_data_key,
+    open_fields,
     open_sealed,
     rewrap,
     seal,
+    seal_fields,
 )
 from records.crypto.errors import CryptoError, IntegrityError, KeyFileError, MalformedCiphertext, UnknownKey
 from records.crypto.keyfile import generate_key_file, rotate_key_file, status
@@ -49,9 +51,11 @@ __all__ = [
     "generate_key_file",
     "new_data_key",
     "open_data_key",
+    "open_fields",
     "open_sealed",
     "rewrap",
     "rotate_key_file",
     "seal",
+    "seal_fields",
     "status",
 ]

@@ -11,10 +11,17 @@ _MAX_FIELD = 2**32 - 1
 
 def frame(label: bytes, *fields: bytes) -> bytes:
     """Encode ``label`` and ``fields`` as length-prefixed parts."""
-    out = bytearray()
-    for part in (label, *fields):
-        if len(part) > _MAX_FIELD:
+    return parts(label, *fields)
+
+
+def parts(*fields: bytes) -> bytes:
+    """The length-prefixed encoding of ``fields``, without a label: ``frame(label, a, b)`` is
+    ``parts(label, a) + parts(b)``, so a constant prefix can be encoded once and reused."""
+    out: list[bytes] = []
+    for part in fields:
+        size = len(part)
+        if size > _MAX_FIELD:
             raise ValueError("field too long to frame")
-        out += len(part).to_bytes(4, "big")
-        out += part
-    return bytes(out)
+        out.append(size.to_bytes(4, "big"))
+        out.append(part)
+    return b"".join(out)

@@ -119,7 +119,7 @@ def _new_kek(version: int, taken: Iterable[str], now: datetime) -> Kek:
 class LocalKeyring:
     """KEKs held in this process's memory; implements :class:`KeyProvider`."""
 
-    __slots__ = ("_current", "_demo", "_index_key", "_keks")
+    __slots__ = ("_ciphers", "_current", "_demo", "_index_key", "_keks")
 
     def __init__(self, keks: Iterable[Kek], current_id: str, index_key: bytes, *, demo: bool = False) -> None:
         by_id: dict[str, Kek] = {}
@@ -136,6 +136,8 @@ class LocalKeyring:
         if len(index_key) != aead.KEY_SIZE or any(index_key == kek.key for kek in by_id.values()):
             raise KeyFileError("index_key doit faire 32 octets et différer des clés de chiffrement")
         self._keks = by_id
+        # One AES-GCM set-up per KEK for the keyring's life (which holds the keys anyway), not per wrap.
+        self._ciphers = {kek.id: aead.Aead(kek.key) for kek in by_id.values()}
         self._current = current_id
         self._index_key = index_key
         self._demo = demo
@@ -224,19 +226,21 @@ class LocalKeyring:
         """Encrypt a data key under the current KEK, bound to ``context``."""
         if len(dek) != aead.KEY_SIZE:
             raise ValueError("a data key is 32 bytes")
-        kek = self._keks[self._current]
+        kek_id = self._current
         nonce = aead.new_nonce()
-        return WrappedKey(kek.id, nonce + aead.encrypt(kek.key, nonce, dek, _wrap_aad(kek.id, context)))
+        return WrappedKey(
+            kek_id, nonce + self._ciphers[kek_id].encrypt(nonce, dek, _wrap_aad(kek_id, context))
+        )
 
     def unwrap(self, wrapped: WrappedKey, context: bytes) -> bytes:
         """The data key, or UnknownKey / MalformedCiphertext / IntegrityError (wrong context or altered)."""
-        kek = self._keks.get(wrapped.kek_id)
-        if kek is None:
+        cipher = self._ciphers.get(wrapped.kek_id)
+        if cipher is None:
             raise UnknownKey
         if len(wrapped.blob) != _WRAPPED_BLOB_SIZE:
             raise MalformedCiphertext
         nonce, sealed = wrapped.blob[: aead.NONCE_SIZE], wrapped.blob[aead.NONCE_SIZE :]
-        return aead.decrypt(kek.key, nonce, sealed, _wrap_aad(kek.id, context))
+        return cipher.decrypt(nonce, sealed, _wrap_aad(wrapped.kek_id, context))
 
 
 def _int(value: object) -> int:

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Protocol
 from uuid import UUID
 
-from records.crypto import DataKey, KeyProvider, Place, RecordRef, blind_index, open_sealed, seal
+from records.crypto import DataKey, KeyProvider, RecordRef, blind_index, open_fields, seal_fields
 from records.residents.model import (
     IdentityStatus,
     IdentityTraits,
@@ -56,10 +56,6 @@ def record_ref(resident_id: UUID, ehpad_id: UUID) -> RecordRef:
     return RecordRef(TABLE, str(resident_id), str(ehpad_id))
 
 
-def _place(column: str, resident_id: UUID, ehpad_id: UUID) -> Place:
-    return Place(TABLE, column, str(resident_id), str(ehpad_id))
-
-
 def _plain_values(details: ResidentDetails) -> dict[str, str]:
     traits, ins = details.traits, details.ins
     return {
@@ -81,11 +77,10 @@ def _plain_values(details: ResidentDetails) -> dict[str, str]:
 def seal_details(
     dek: DataKey, resident_id: UUID, ehpad_id: UUID, details: ResidentDetails
 ) -> dict[str, bytes]:
-    """Column -> ciphertext for every sealed column."""
-    return {
-        column: seal(dek, value.encode("utf-8"), _place(column, resident_id, ehpad_id))
-        for column, value in _plain_values(details).items()
-    }
+    """Column -> ciphertext for every sealed column, each bound to its place (table, column, resident id,
+    EHPAD id)."""
+    plain = {column: value.encode("utf-8") for column, value in _plain_values(details).items()}
+    return seal_fields(dek, record_ref(resident_id, ehpad_id), plain)
 
 
 def open_details(
@@ -96,10 +91,10 @@ def open_details(
     identity_status: IdentityStatus,
 ) -> ResidentDetails:
     """The details back; raises IntegrityError / MalformedCiphertext (never partial data)."""
-    plain = {
-        column: open_sealed(dek, sealed[column], _place(column, resident_id, ehpad_id)).decode("utf-8")
-        for column in SEALED_COLUMNS
-    }
+    opened = open_fields(
+        dek, record_ref(resident_id, ehpad_id), {column: sealed[column] for column in SEALED_COLUMNS}
+    )
+    plain = {column: value.decode("utf-8") for column, value in opened.items()}
     traits = IdentityTraits(
         birth_name=plain["birth_name"],
         first_names=tuple(plain["first_names"].split(_FIRST_NAMES_SEPARATOR)),
