@@ -91,15 +91,18 @@ def recording_json(request: web.Request, appointment_id: str, recording: Recordi
     action=Action.RECORD_CALL,
 )
 async def offer(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    sdp = body.get("sdp")
-    if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > MAX_SDP_CHARS:
-        raise InvalidInput({"sdp": N_("This value is not valid.")})
+    async def read_offer() -> str:
+        body = await read_json(request)
+        sdp = body.get("sdp")
+        if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > MAX_SDP_CHARS:
+            raise InvalidInput({"sdp": N_("This value is not valid.")})
+        return sdp
+
     started = await service.start_recording(
         request.app[RECORDER_CONTEXT],
         current_principal(request),
         uuid_in_path(request, "appointment_id"),
-        sdp,
+        read_offer,
         client_address_of(request),
     )
     return web.json_response(
