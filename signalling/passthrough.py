@@ -17,6 +17,7 @@ loudly when either changes. See docs/adr/0016-passthrough-recorder.md.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import queue
 from collections.abc import Callable
@@ -53,6 +54,7 @@ class EncodedFrame:
 FrameSink = Callable[[EncodedFrame], None]
 
 
+@functools.cache
 def check_seam() -> None:
     """Raise :class:`SeamChanged` unless the installed aiortc is the pinned one, with the internals used."""
     try:

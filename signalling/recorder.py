@@ -18,10 +18,10 @@ The event loop does only cheap work per frame (a few byte checks and a queue put
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import io
 import logging
-import queue
 import struct
 import threading
 import time
@@ -47,6 +47,8 @@ log = logging.getLogger("teleconsult.signalling.recorder")
 _MS = Fraction(1, 1000)
 #: Frames waiting for the muxer thread; past this the recorder drops video until the next keyframe.
 MAX_QUEUED_FRAMES = 2000
+#: How often the writer thread takes the frames received meanwhile.
+POLL_SECONDS = 0.25
 #: While no keyframe has come, ask again this often.
 KEYFRAME_RETRY_SECONDS = 1.0
 #: Audio frames held back while the first keyframe (and so the video size) is awaited.
@@ -159,6 +161,37 @@ class _Queued:
     data: bytes
 
 
+class FrameQueue:
+    """Frames from the event loop to the writer thread. The loop only appends (no lock, no wake-up: a
+    wake-up per frame costs more than the muxing); the thread takes what is there every
+    ``POLL_SECONDS``, and at once when the leg ends."""
+
+    def __init__(self, limit: int = MAX_QUEUED_FRAMES) -> None:
+        self._items: collections.deque[_Queued] = collections.deque()
+        self._limit = limit
+        self._ended = threading.Event()
+
+    def put(self, item: _Queued) -> bool:
+        """False (and nothing queued) when the writer is that far behind."""
+        if len(self._items) >= self._limit:
+            return False
+        self._items.append(item)
+        return True
+
+    def end(self) -> None:
+        self._ended.set()
+
+    def items(self) -> Iterator[_Queued]:
+        """Blocking (the writer thread): every frame put, in order, until :meth:`end`."""
+        while True:
+            ended = self._ended.is_set()  # frames put before end() are in the deque by now
+            while self._items:
+                yield self._items.popleft()
+            if ended:
+                return
+            self._ended.wait(POLL_SECONDS)
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """What a finished recording is: its blob's plaintext length, SHA-256 and duration."""
@@ -172,7 +205,7 @@ class Written:
 class _Muxer:
     """Runs in the writer thread: frames from ``frames`` into the WebM container, bytes out."""
 
-    def __init__(self, frames: queue.Queue[_Queued | None], kinds: frozenset[str]) -> None:
+    def __init__(self, frames: FrameQueue, kinds: frozenset[str]) -> None:
         self._frames = frames
         self._kinds = kinds
         self.output = HeldHeader()
@@ -184,7 +217,7 @@ class _Muxer:
         streams: dict[str, Any] = {}
         held: list[_Queued] = []
         try:
-            while (item := self._frames.get()) is not None:
+            for item in self._frames.items():
                 if container is None:
                     if item.kind == "audio" and "video" in self._kinds and len(held) < MAX_HELD_AUDIO:
                         held.append(item)  # the header needs the video's size: wait for its keyframe
@@ -243,7 +276,7 @@ def write_recording(
     dek: DataKey,
     body_place: Place,
     final_place: Place,
-    frames: queue.Queue[_Queued | None],
+    frames: FrameQueue,
     kinds: frozenset[str],
 ) -> Written:
     """Blocking (the writer thread): mux until ``frames`` yields None, streaming the body into an
@@ -282,7 +315,7 @@ class RecorderLeg:
     owner: tuple[UUID, UUID] | None = None
     pc: RTCPeerConnection = field(default_factory=RTCPeerConnection)
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
-    _frames: queue.Queue[_Queued | None] = field(default_factory=lambda: queue.Queue(MAX_QUEUED_FRAMES))
+    _frames: FrameQueue = field(default_factory=FrameQueue)
     _started: float | None = None
     _last_frame: float = field(default_factory=time.monotonic)
     _offsets: dict[str, int] = field(default_factory=dict)
@@ -389,9 +422,7 @@ class RecorderLeg:
         elif frame.codec != "opus":
             return
         item = _Queued(kind, frame.timestamp + self._offsets[kind], frame.clock_rate, keyframe, frame.data)
-        try:
-            self._frames.put_nowait(item)
-        except queue.Full:
+        if not self._frames.put(item):
             self._lost(now)
 
     def _lost(self, now: float) -> None:
@@ -430,7 +461,7 @@ class RecorderLeg:
             for task in self._tasks:
                 if task is not asyncio.current_task():
                     task.cancel()
-            self._put_end()
+            self._frames.end()
             if self._writer is not None:
                 written = await self._writer
         except Exception:
@@ -440,15 +471,6 @@ class RecorderLeg:
                 await self.on_finished(self, written)
             finally:
                 self.stopped.set()
-
-    def _put_end(self) -> None:
-        """The end marker, even when the queue is full (the writer thread is draining it)."""
-        while True:
-            try:
-                self._frames.put(None, timeout=0.05)
-                return
-            except queue.Full:
-                continue
 
 
 class Recorder:
