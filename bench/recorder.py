@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(_BENCH_DIR))
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import contextlib  # noqa: E402
 import io  # noqa: E402
 import math  # noqa: E402
 import multiprocessing  # noqa: E402
@@ -40,7 +41,6 @@ import uuid  # noqa: E402
 from fractions import Fraction  # noqa: E402
 from multiprocessing.connection import Connection  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
 
 import av  # noqa: E402
 from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
@@ -49,8 +49,11 @@ from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
 
 from bench._common import percentile, result_line  # noqa: E402
 from records.blobs import LocalBlobStore  # noqa: E402
-from records.crypto import DataKey, RecordRef  # noqa: E402
-from records.crypto import aead  # noqa: E402
+from records.crypto import (  # noqa: E402
+    DataKey,
+    RecordRef,
+    aead,
+)
 from signalling.recorder import RecorderLeg, Written  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 480, 25
@@ -171,10 +174,8 @@ class LagSampler:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
 
 async def _exchange(conn: Connection, calls: int) -> list[str]:
@@ -302,7 +303,8 @@ async def main(arguments: argparse.Namespace) -> int:
     lag_p99 = percentile(lags, 99)
     ratio = baseline / per_call if per_call > 0 else math.nan
     print(
-        f"passthrough: {arguments.calls} calls, {per_call:.2f}% of a core per call; loop lag p99 {lag_p99:.1f} ms"
+        f"passthrough: {arguments.calls} calls, {per_call:.2f}% of a core per call; "
+        f"loop lag p99 {lag_p99:.1f} ms"
     )
     print(f"MediaRecorder: {arguments.baseline_calls} calls, {baseline:.2f}% of a core per call")
     print(result_line("recorder_cpu", "per_call_pct", per_call, "<=", 2.5, per_call <= 2.5))
