@@ -19,10 +19,13 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from sqlalchemy import select
 
 from records.blobs import LocalBlobStore
+from records.residents.store import data_keys
+from records.retention.model import RetentionPeriods
+from records.retention.service import Recordings, run_retention
 from signalling.recordings_routes import RECORDER
-from signalling.recordings_store import recordings
+from signalling.recordings_store import Recording, RecordingStore, content_place, recordings
 from teleconsult.identity.model import Role
-from teleconsult.keys import BLOB_STORE
+from teleconsult.keys import BLOB_STORE, KEYRING
 from tests.integration.conftest import Env
 from tests.integration.test_scheduling import book, booking, headers, setup
 from tests.integration.test_signalling import audited_at_least, join, receive, ticket
@@ -178,3 +181,50 @@ async def test_a_garbled_offer_is_a_400(env: Env) -> None:
     assert env.app[RECORDER].legs() == []
     async with env.uow().reading() as uow:
         assert list(await uow.session.execute(select(recordings))) == []
+
+
+async def test_retention_crypto_shreds_recordings_past_their_period(env: Env) -> None:
+    appointment_id = await booked(env, record_call=True)
+    keys, blobs = env.app[KEYRING], env.app[BLOB_STORE]
+    ehpad_id = env.territory.ehpad.id
+    made: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for age_days in (31, 29):
+        recording_id, blob_id = uuid.uuid4(), uuid.uuid4()
+        dek, wrapped = RecordingStore.new_key(keys, recording_id, ehpad_id)
+        blobs.put(blob_id, dek, content_place(recording_id, ehpad_id), [b"webm bytes"])
+        started = env.clock.now() - timedelta(days=age_days)
+        recording = Recording(
+            recording_id,
+            appointment_id,
+            ehpad_id,
+            env.territory.users[Role.IDE].id,
+            None,
+            started,
+            None,
+            None,
+            None,
+            None,
+        )
+        async with env.uow() as uow:
+            store = uow.store(RecordingStore)
+            await store.add(recording, wrapped)
+            await store.finish(recording_id, blob_id, started, 1000, 10, "0" * 64)
+            await uow.commit()
+        made.append((recording_id, blob_id))
+    periods = RetentionPeriods(medical_records_years=20, technical_months=12, recordings_days=30)
+    purger = Recordings(blobs)
+
+    preview = await run_retention(env.uow, periods, env.clock.now(), dry_run=True, purgers=[purger])
+    assert preview[0].ids == (str(made[0][0]),)
+    assert blobs.exists(made[0][1])
+
+    (done,) = await run_retention(env.uow, periods, env.clock.now(), dry_run=False, purgers=[purger])
+    assert done.counts == {"recordings": 1}
+    assert not blobs.exists(made[0][1]) and blobs.exists(made[1][1])
+    async with env.uow().reading() as uow:
+        left = (await uow.session.scalars(select(recordings.c.id))).all()
+        keys_left = (
+            await uow.session.scalars(select(data_keys.c.id).where(data_keys.c.id == made[0][0]))
+        ).all()
+    assert left == [made[1][0]] and keys_left == []
+    assert len(await audited_at_least(env, "recording.retention", 1)) == 1
