@@ -9,6 +9,7 @@ import asyncio
 import logging
 from collections.abc import Generator, Iterator
 from typing import Any, Final
+from uuid import UUID
 
 from aiohttp import hdrs, web
 
@@ -20,7 +21,7 @@ from signalling.recordings_service import OpenedRecording, RecorderContext
 from signalling.recordings_store import Recording
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import InvalidInput
-from teleconsult.forms import read_json, uuid_in_path
+from teleconsult.forms import Field, parse, read_json, uuid_in_path
 from teleconsult.i18n import N_
 from teleconsult.identity.policy import Action
 from teleconsult.keys import BLOB_STORE, CALL_CONFIG, CALL_HUB, CLOCK, KEYRING, SESSION_FACTORY
@@ -91,18 +92,15 @@ def recording_json(request: web.Request, appointment_id: str, recording: Recordi
     action=Action.RECORD_CALL,
 )
 async def offer(request: web.Request) -> web.Response:
-    async def read_offer() -> str:
-        body = await read_json(request)
-        sdp = body.get("sdp")
-        if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > MAX_SDP_CHARS:
-            raise InvalidInput({"sdp": N_("This value is not valid.")})
-        return sdp
-
+    body = await read_json(request)  # at most max_body_bytes, like every JSON body
+    sdp = body.get("sdp")
+    if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > MAX_SDP_CHARS:
+        raise InvalidInput({"sdp": N_("This value is not valid.")})
     started = await service.start_recording(
         request.app[RECORDER_CONTEXT],
         current_principal(request),
         uuid_in_path(request, "appointment_id"),
-        read_offer,
+        sdp,
         client_address_of(request),
     )
     return web.json_response(
@@ -111,16 +109,17 @@ async def offer(request: web.Request) -> web.Response:
 
 
 @routes.post(
-    "/api/v1/appointments/{appointment_id}/recording/{recording_id}/stop",
+    "/api/v1/appointments/{appointment_id}/recording/stop",
     name="api.recording.stop",
     action=Action.RECORD_CALL,
 )
 async def stop(request: web.Request) -> web.Response:
+    values = parse(await read_json(request), [Field("recording_id", max_length=36, convert=UUID)])
     await service.stop_recording(
         request.app[RECORDER_CONTEXT],
         current_principal(request),
         uuid_in_path(request, "appointment_id"),
-        uuid_in_path(request, "recording_id"),
+        values["recording_id"],
     )
     return web.json_response({"stopped": True})
 

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -90,10 +90,10 @@ async def start_recording(
     context: RecorderContext,
     actor: Principal,
     appointment_id: UUID,
-    read_offer: Callable[[], Awaitable[str]],
+    offer_sdp: str,
     client_address: str | None = None,
 ) -> Started:
-    """Answer the browser's recorder offer (read by ``read_offer`` once allowed). Raises NotFound /
+    """Answer the browser's recorder offer. Raises NotFound /
     AccessDenied (policy), RecordingNotConsented (403), AppointmentNotBooked / room hours, NotInCall
     (409), InvalidOffer (400), RecorderUnavailable (503: the aiortc adapter does not fit the installed
     aiortc)."""
@@ -127,7 +127,6 @@ async def start_recording(
             appointment_id,
         )
         raise
-    offer_sdp = await read_offer()  # read only once the policy allowed it
     recording_id = uuid.uuid4()
     ehpad_id = times.ref.ehpad_id
     dek, wrapped = RecordingStore.new_key(context.keys, recording_id, ehpad_id)

@@ -1368,15 +1368,16 @@ PATHS.update(
                 errors=("NotFound", "Conflict", "Unavailable", *UNSAFE_ERRORS),
             )
         },
-        "/api/v1/appointments/{appointment_id}/recording/{recording_id}/stop": {
+        "/api/v1/appointments/{appointment_id}/recording/stop": {
             "post": operation(
                 "POST",
                 "stopRecording",
                 RECORDINGS,
                 "The participant hangs up: their recorder leg stops and its file is finished",
                 ("200", "Stopped", obj(["stopped"], stopped={"type": "boolean"})),
-                parameters=[APPOINTMENT_ID, RECORDING_ID],
-                errors=("NotFound",),
+                body=obj(["recording_id"], recording_id=UUID_),
+                parameters=[APPOINTMENT_ID],
+                errors=("NotFound", *UNSAFE_ERRORS),
             )
         },
         "/api/v1/appointments/{appointment_id}/recordings": {

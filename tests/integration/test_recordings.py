@@ -76,7 +76,8 @@ async def record_a_call(env: Env, appointment_id: uuid.UUID) -> tuple[str, float
         await pc.setRemoteDescription(RTCSessionDescription(body["sdp"], "answer"))
         await asyncio.sleep(CALL_SECONDS)
         response = await env.client.post(
-            f"/api/v1/appointments/{appointment_id}/recording/{body['recording_id']}/stop",
+            f"/api/v1/appointments/{appointment_id}/recording/stop",
+            json={"recording_id": body["recording_id"]},
             headers=await headers(env),
         )
         assert response.status == 200, await response.text()

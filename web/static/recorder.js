@@ -59,7 +59,7 @@
 
     function endLeg() {
       if (recordingId) {
-        post("/" + encodeURIComponent(recordingId) + "/stop").catch(function () {});
+        post("/stop", { recording_id: recordingId }).catch(function () {});
         recordingId = null;
       }
       if (pc) {
