@@ -229,3 +229,29 @@ async def test_retention_crypto_shreds_recordings_past_their_period(env: Env) ->
         ).all()
     assert left == [made[1][0]] and keys_left == []
     assert len(await audited_at_least(env, "recording.retention", 1)) == 1
+
+
+async def test_server_shutdown_finishes_a_running_recording(env: Env) -> None:
+    appointment_id = await booked(env, record_call=True)
+    socket = await in_call(env, appointment_id)
+    pc = sender()
+    try:
+        await pc.setLocalDescription(await pc.createOffer())
+        status, body = await offer(env, appointment_id, pc.localDescription.sdp)
+        assert status == 200, body
+        await pc.setRemoteDescription(RTCSessionDescription(body["sdp"], "answer"))
+        (leg,) = env.app[RECORDER].legs()
+        for _ in range(200):  # a bounded wait for the first frames
+            if leg.frames_received > 10:
+                break
+            await asyncio.sleep(0.05)
+        assert leg.frames_received > 10
+        await env.app.shutdown()  # what aiohttp runs on SIGTERM, before the database closes
+    finally:
+        await pc.close()
+        await socket.close()
+    assert env.app[RECORDER].legs() == []
+    async with env.uow().reading() as uow:
+        row = (await uow.session.execute(select(recordings))).one()
+    assert row.ended_at is not None and row.blob_id is not None and row.byte_length > 0
+    assert env.app[BLOB_STORE].exists(row.blob_id)
