@@ -143,6 +143,7 @@ def senders_main(conn: Connection) -> None:
 async def _senders(conn: Connection) -> None:
     loop = asyncio.get_running_loop()
     video, audio = _video_packets(FPS * 10), _audio_packets(50)
+    conn.send("ready")
     while True:
         message = await loop.run_in_executor(None, conn.recv)
         if message[0] == "quit":
@@ -340,6 +341,10 @@ async def main(arguments: argparse.Namespace) -> int:
     parent, child = context.Pipe()
     process = context.Process(target=senders_main, args=(child,), daemon=True)
     process.start()
+    loop = asyncio.get_running_loop()
+    # The senders encode their video once first: slow on a busy machine, and not measured.
+    if await asyncio.wait_for(loop.run_in_executor(None, parent.recv), 600) != "ready":
+        raise BenchFailed("the senders did not start")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-recorder-") as directory:
             store = LocalBlobStore(Path(directory) / "blobs")
