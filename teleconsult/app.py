@@ -27,6 +27,7 @@ from scheduling.expertise import attachments_routes as expertise_attachments_rou
 from scheduling.expertise import pages as expertise_pages
 from scheduling.expertise import routes as expertise_routes
 from scheduling.notifications_service import send_due_reminders
+from signalling import recordings_routes
 from signalling import routes as signalling_routes
 from signalling.model import RoomRules
 from signalling.rooms import Hub, InProcessBus
@@ -288,5 +289,6 @@ def create_app(
     mount(app, attachments_routes.routes)
     mount(app, expertise_attachments_routes.routes)
     mount(app, documents_pages.routes)
+    recordings_routes.install(app)
     mount_static(app, "/static", WEB_DIR / "static")
     return app

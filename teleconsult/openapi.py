@@ -1319,6 +1319,85 @@ DOCUMENT: Schema = {
 }
 
 
+# ------------------------------------------------------------------------- call recordings (ADR 0016)
+
+RECORDING_ID = path_parameter("recording_id")
+RECORDINGS = "recordings"
+ERROR_STATUS["Unavailable"] = "503"
+RESPONSES["Unavailable"] = answer(
+    "recording.unavailable: the recorder cannot run on this server now", ref("Error")
+)
+SCHEMAS["RecordingOffer"] = obj(["sdp"], sdp=TEXT | {"description": "the browser's SDP offer (send-only)"})
+SCHEMAS["RecordingAnswer"] = obj(
+    ["recording_id", "sdp", "type"],
+    recording_id=UUID_,
+    sdp=TEXT | {"description": "the recorder's SDP answer (receive-only, VP8 and Opus)"},
+    type=enum("answer"),
+)
+SCHEMAS["Recording"] = obj(
+    ["id", "participant_id", "started_at", "ended_at", "duration_ms", "byte_length", "playable", "play_url"],
+    id=UUID_,
+    participant_id=UUID_ | {"description": "whose camera and microphone"},
+    started_at=INSTANT,
+    ended_at=nullable(INSTANT),
+    duration_ms=nullable({"type": "integer"}),
+    byte_length=nullable({"type": "integer"}),
+    playable={"type": "boolean"},
+    play_url=nullable(TEXT),
+)
+SCHEMAS["RecordingList"] = obj(["recordings"], recordings={"type": "array", "items": ref("Recording")})
+_PLAY = download_operation(
+    "playRecording",
+    "Play a recording back (WebM), whole or one byte range of it, decrypted as it is sent (read audited)",
+    APPOINTMENT_ID,
+)
+_PLAY["tags"] = [RECORDINGS]
+_PLAY["parameters"] = [APPOINTMENT_ID, RECORDING_ID, _PLAY["parameters"][2]]
+PATHS.update(
+    {
+        "/api/v1/appointments/{appointment_id}/recording/offer": {
+            "post": operation(
+                "POST",
+                "offerRecording",
+                RECORDINGS,
+                "A participant's browser offers its tracks to the server's receive-only recorder (only with "
+                "the appointment's consent to record, once in the call; audited)",
+                ("200", "The recorder's answer", ref("RecordingAnswer")),
+                body=ref("RecordingOffer"),
+                parameters=[APPOINTMENT_ID],
+                errors=("NotFound", "Conflict", "Unavailable", *UNSAFE_ERRORS),
+            )
+        },
+        "/api/v1/appointments/{appointment_id}/recording/stop": {
+            "post": operation(
+                "POST",
+                "stopRecording",
+                RECORDINGS,
+                "The participant hangs up: their recorder leg stops and its file is finished",
+                ("200", "Stopped", obj(["stopped"], stopped={"type": "boolean"})),
+                body=obj(["recording_id"], recording_id=UUID_),
+                parameters=[APPOINTMENT_ID],
+                errors=("NotFound", *UNSAFE_ERRORS),
+            )
+        },
+        "/api/v1/appointments/{appointment_id}/recordings": {
+            "get": operation(
+                "GET",
+                "listRecordings",
+                RECORDINGS,
+                "An appointment's recordings, for the booked expert and the care home's médecin "
+                "coordonnateur (audited)",
+                ("200", "Recordings, oldest first", ref("RecordingList")),
+                parameters=[APPOINTMENT_ID],
+                errors=("NotFound",),
+            )
+        },
+        "/api/v1/appointments/{appointment_id}/recordings/{recording_id}": {"get": _PLAY},
+    }
+)
+DOCUMENT["tags"].append({"name": RECORDINGS})
+
+
 @routes.get("/api/openapi.json", name="api.openapi", action=Action.PUBLIC)
 async def openapi_document(request: web.Request) -> web.Response:
     return web.json_response(DOCUMENT)

@@ -10,14 +10,18 @@ none exists yet, so their period (``retention_recordings_days``) is not applied.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from records.audit.model import Outcome
+from records.blobs import BlobStore
 from records.residents.service import residents_inactive_since, shred_residents
 from records.retention.model import RetentionKind, RetentionPeriods, RetentionResult
 from teleconsult.db import UnitOfWork
 from teleconsult.identity.service.sessions import purge_technical_data
+from teleconsult.identity.service.trail import audit
 
 DEFAULT_BATCH_SIZE = 200
 #: At most this many ids are listed by a dry run (the count is always exact).
@@ -99,8 +103,61 @@ class TechnicalData:
         )
 
 
+class Recordings:
+    """Call recordings: crypto-shredded ``retention_recordings_days`` after they were made (their data keys
+    and rows deleted, so every copy of their blobs is unreadable), and their blob files deleted when a
+    blob store is given (``teleconsult retention run`` should pass the configured one)."""
+
+    kind = RetentionKind.RECORDINGS
+    tables = ("data_keys", "recordings")
+
+    def __init__(self, blobs: BlobStore | None = None) -> None:
+        self._blobs = blobs
+
+    async def purge(
+        self,
+        new_uow: Callable[[], UnitOfWork],
+        cutoff: datetime,
+        now: datetime,
+        *,
+        dry_run: bool,
+        batch_size: int,
+    ) -> RetentionResult:
+        from signalling.recordings_store import RecordingStore  # signalling owns the table
+
+        if dry_run:
+            async with new_uow().reading() as uow:
+                count, due = await uow.store(RecordingStore).started_before(cutoff, DRY_RUN_IDS)
+            return RetentionResult(self.kind, cutoff, {"recordings": count}, tuple(str(i) for i, _ in due))
+        removed: list[str] = []
+        while True:
+            async with new_uow() as uow:
+                _, due = await uow.store(RecordingStore).started_before(cutoff, batch_size)
+                if not due:
+                    break
+                await uow.store(RecordingStore).delete([recording_id for recording_id, _ in due])
+                for recording_id, _ in due:
+                    await audit(
+                        uow,
+                        now,
+                        "recording.retention",
+                        Outcome.SUCCESS,
+                        None,
+                        None,
+                        "recording",
+                        recording_id,
+                    )
+                await uow.commit()
+            removed += (str(recording_id) for recording_id, _ in due)
+            if self._blobs is not None:
+                for _, blob_id in due:
+                    if blob_id is not None:
+                        await asyncio.to_thread(self._blobs.delete, blob_id)
+        return RetentionResult(self.kind, cutoff, {"recordings": len(removed)}, tuple(removed))
+
+
 #: The kinds applied by ``teleconsult retention run``, in this order.
-PURGERS: tuple[Purger, ...] = (MedicalRecords(), TechnicalData())
+PURGERS: tuple[Purger, ...] = (MedicalRecords(), TechnicalData(), Recordings())
 
 
 async def run_retention(

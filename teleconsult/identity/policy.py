@@ -45,6 +45,12 @@ class Action(StrEnum):
     # Video: join the appointment's room (object: AppointmentRef): its booked expert and the care home's
     # staff; not the secretariat, who books but does not take part in the call.
     JOIN_CALL = "join_call"
+    # Send one's media to the server's recorder leg (object: AppointmentRef): those who join the call; the
+    # service also wants the appointment's consent to record and the user's seat held in the room.
+    RECORD_CALL = "record_call"
+    # List and play back an appointment's recordings (object: AppointmentRef): the booked expert and the
+    # care home's médecin coordonnateur, the physicians; not the nurses nor the secretariat (ADR 0016).
+    VIEW_RECORDINGS = "view_recordings"
     # Who accessed a resident's record (object: the resident's EHPAD id). The médecin coordonnateur's
     # alone: watching over medical confidentiality is a physician's duty, and the list says what each of
     # the nurses did, which their manager (the IDEC) should not get as a by-product.
@@ -111,6 +117,7 @@ _CARE_HOME_ACTIONS = frozenset(
         Action.PREPARE_APPOINTMENT,
         Action.MARK_NO_SHOW,
         Action.JOIN_CALL,
+        Action.RECORD_CALL,
         Action.MANAGE_CALENDAR_FEED,
         Action.REQUEST_EXPERTISE,
         Action.WITHDRAW_EXPERTISE,
@@ -136,12 +143,14 @@ _EXPERT_ONLY_ACTIONS = frozenset(
         Action.CLAIM_EXPERTISE,
         Action.ANSWER_EXPERTISE,
         Action.JOIN_CALL,
+        Action.RECORD_CALL,
+        Action.VIEW_RECORDINGS,
     }
 )
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.IDE: _CARE_HOME_ACTIONS,
     Role.IDEC: _CARE_HOME_ACTIONS,
-    Role.MEDECIN_CO: _CARE_HOME_ACTIONS | {Action.VIEW_RECORD_ACCESSES},
+    Role.MEDECIN_CO: _CARE_HOME_ACTIONS | {Action.VIEW_RECORD_ACCESSES, Action.VIEW_RECORDINGS},
     Role.EXPERT: _HOSPITAL_ACTIONS | _EXPERT_ONLY_ACTIONS,
     Role.SECRETARIAT: _HOSPITAL_ACTIONS,
     Role.COORDINATEUR: frozenset({Action.VIEW_COORDINATION_HOME}),
@@ -166,6 +175,8 @@ _APPOINTMENT_ACTIONS = frozenset(
         Action.PREPARE_APPOINTMENT,
         Action.MARK_NO_SHOW,
         Action.JOIN_CALL,
+        Action.RECORD_CALL,
+        Action.VIEW_RECORDINGS,
     }
 )
 #: Actions on one tele-expertise request: the object is an ExpertiseRef.

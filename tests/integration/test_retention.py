@@ -93,7 +93,8 @@ async def test_records_past_their_period_are_shredded_beyond_recovery_and_the_re
         audit_before = await count(world, audit_events)
 
         preview = await run_retention(world.new_uow, PERIODS, NOW, dry_run=True)
-        medical, technical = preview
+        medical, technical, recorded = preview
+        assert recorded.kind is RetentionKind.RECORDINGS and recorded.counts == {"recordings": 0}
         assert medical.kind is RetentionKind.MEDICAL_RECORDS and medical.counts == {"records": 3}
         assert set(medical.ids) == {str(r.id) for r in old}
         assert technical.counts == {"sessions": 1, "login_counters": 1}
@@ -102,7 +103,11 @@ async def test_records_past_their_period_are_shredded_beyond_recovery_and_the_re
         assert await count(world, audit_events) == audit_before
 
         results = await run_retention(world.new_uow, PERIODS, NOW, dry_run=False, batch_size=2)
-        assert [r.counts for r in results] == [{"records": 3}, {"sessions": 1, "login_counters": 1}]
+        assert [r.counts for r in results] == [
+            {"records": 3},
+            {"sessions": 1, "login_counters": 1},
+            {"recordings": 0},
+        ]
         assert await scrub_deleted(world.engine, tables_to_scrub(results))
         if db_url.startswith("sqlite"):
             assert wal_size(db_url) == 0  # truncated: no old page image left in it
