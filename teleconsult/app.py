@@ -27,7 +27,7 @@ from scheduling.expertise import attachments_routes as expertise_attachments_rou
 from scheduling.expertise import pages as expertise_pages
 from scheduling.expertise import routes as expertise_routes
 from scheduling.notifications_service import send_due_reminders
-from signalling import conntest_routes
+from signalling import conntest_routes, invitations_routes
 from signalling import routes as signalling_routes
 from signalling.conntest import CONNTEST_PEERS, EchoPeers
 from signalling.model import RoomRules
@@ -298,5 +298,6 @@ def create_app(
     mount(app, expertise_attachments_routes.routes)
     mount(app, documents_pages.routes)
     mount(app, conntest_routes.routes)
+    mount(app, invitations_routes.routes)
     mount_static(app, "/static", WEB_DIR / "static")
     return app
