@@ -119,7 +119,10 @@ async def create_invitation(request: web.Request) -> web.StreamResponse:
         client_address_of(request),
     )
     path = request.app.router["invitations.landing"].url_for(invitation_token=created.token)
-    link = request.app[SETTINGS].base_url.rstrip("/") + str(path)
+    settings = request.app[SETTINGS]
+    # Production: the public address. Demo and tests: the address the inviter is using (any port).
+    origin = settings.base_url.rstrip("/") if settings.mode == "production" else str(request.url.origin())
+    link = origin + str(path)
     response = render_page(
         request,
         "signalling/invite_created.html",

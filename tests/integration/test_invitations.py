@@ -58,7 +58,7 @@ async def invite(env: Env, appointment_id: uuid.UUID, role: Role = Role.IDEC, **
     match = LINK_RE.search(text)
     assert match, text[-3000:]
     link = unescape(match.group(1))
-    assert link.startswith("http://127.0.0.1:8080/invitations/")
+    assert link.startswith(str(env.client.make_url("/invitations/")))
     return link.rsplit("/", 1)[1]
 
 
