@@ -7,16 +7,21 @@ nothing on the users' socket, nor a user's on the guests'. Every step is audited
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from signalling.invitations_store import invitations
+from signalling.model import JoinRefused, Seat
+from signalling.tokens import JoinTokens
 from teleconsult.identity.model import Role
+from teleconsult.identity.policy import Action, Decision, GuestPrincipal, decide_guest
 from tests.integration.conftest import Env
 from tests.integration.test_scheduling import book, booking, setup
 from tests.integration.test_signalling import (
@@ -74,7 +79,7 @@ async def join_page(env: Env, token: str) -> tuple[int, str]:
 def guest_token_of(page: str) -> str:
     match = CONFIG_RE.search(page)
     assert match, page[-3000:]
-    config = __import__("json").loads(unescape(match.group(1)))
+    config = json.loads(unescape(match.group(1)))
     assert config["socket"] == "/ws/call/guest"
     token: str = config["token"]
     return token
@@ -262,3 +267,29 @@ async def test_only_the_calls_leads_may_invite(env: Env) -> None:
     async with env.uow().reading() as uow:
         seats = sorted(row.seat for row in await uow.session.execute(select(invitations.c.seat)))
     assert seats == ["care_home", "expert"]  # the guest sits on the inviter's side
+
+
+def test_a_guest_token_says_so_and_keeps_every_check() -> None:
+    now = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
+    tokens = JoinTokens(Ed25519PrivateKey.generate(), issuer="https://teleconsult.test")
+    invitation_id, room_id = uuid.uuid4(), uuid.uuid4()
+    guest = tokens.verify(tokens.issue(invitation_id, room_id, Seat.EXPERT, now, guest=True).token, now)
+    assert guest.is_guest and guest.participant_id == invitation_id and guest.room_id == room_id
+    user = tokens.verify(tokens.issue(invitation_id, room_id, Seat.EXPERT, now).token, now)
+    assert not user.is_guest
+    stale = tokens.issue(invitation_id, room_id, Seat.EXPERT, now, guest=True).token
+    try:
+        tokens.verify(stale, now + timedelta(minutes=3))
+    except JoinRefused as exc:
+        assert exc.reason == "expired"
+    else:
+        raise AssertionError("an expired guest token was accepted")
+
+
+def test_the_policy_lets_a_guest_join_their_own_room_only() -> None:
+    mine, other = uuid.uuid4(), uuid.uuid4()
+    guest = GuestPrincipal(uuid.uuid4(), mine)
+    assert decide_guest(guest, Action.JOIN_CALL, mine) is Decision.ALLOW
+    assert decide_guest(guest, Action.JOIN_CALL, other) is Decision.HIDE
+    assert decide_guest(guest, Action.VIEW_APPOINTMENT, mine) is Decision.DENY
+    assert decide_guest(guest, Action.INVITE_GUEST, mine) is Decision.DENY
