@@ -24,7 +24,14 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright
 
 from tests.e2e import test_call as call
-from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, DemoServer, running_demo_server
+from tests.e2e.server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DemoServer,
+    demo_account_named,
+    log_in,
+    running_demo_server,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -217,3 +224,32 @@ def test_two_pages_talk_through_the_turn_relay(
     finally:
         for context in contexts:
             context.close()
+
+
+def test_the_connection_test_goes_through_the_relay(
+    relay_server: tuple[DemoServer, uuid.UUID], relay_browser: Browser
+) -> None:
+    """The connection test with relay only: the browser reaches the server's echo peer through coturn."""
+    server, _appointment_id = relay_server
+    context = relay_browser.new_context(viewport={"width": 1024, "height": 768})
+    context.add_init_script(RECORD_PEERS)
+    try:
+        page = context.new_page()
+        log_in(page, server, demo_account_named("ide.demo"))
+        page.goto(server.url("/connection-test"))
+        pairs: list[dict[str, str]] = []
+
+        def relayed_media() -> bool:
+            pair = selected_pair(page)
+            if pair is not None:
+                pairs.append(pair)
+            state = page.evaluate("document.getElementById('conntest').dataset.state")
+            return state == "done" and bool(pairs)
+
+        call.wait_until(relayed_media, call.CONNECT_TIMEOUT_SECONDS * 2, "the connection test ends")
+        steps = page.locator('[data-step="call"]').get_attribute("data-state")
+        assert steps == "ok", page.locator("#conntest-verdict").inner_text()
+        assert pairs[-1]["local"] == "relay" and pairs[-1]["policy"] == "relay", pairs[-1]
+        assert page.locator("#conntest").get_attribute("data-verdict") in ("ready", "audio_only")
+    finally:
+        context.close()
