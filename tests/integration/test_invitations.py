@@ -22,6 +22,7 @@ from signalling.model import JoinRefused, Seat
 from signalling.tokens import JoinTokens
 from teleconsult.identity.model import Role
 from teleconsult.identity.policy import Action, Decision, GuestPrincipal, decide_guest
+from teleconsult.keys import CALL_CONFIG
 from tests.integration.conftest import Env
 from tests.integration.test_scheduling import book, booking, setup
 from tests.integration.test_signalling import (
@@ -293,3 +294,26 @@ def test_the_policy_lets_a_guest_join_their_own_room_only() -> None:
     assert decide_guest(guest, Action.JOIN_CALL, other) is Decision.HIDE
     assert decide_guest(guest, Action.VIEW_APPOINTMENT, mine) is Decision.DENY
     assert decide_guest(guest, Action.INVITE_GUEST, mine) is Decision.DENY
+
+
+async def test_a_guest_token_for_another_room_is_refused(env: Env) -> None:
+    resident_id, expert_id = await setup(env)
+    ids = []
+    for starts_at in ("2026-11-24T13:00:00Z", "2026-11-24T13:45:00Z"):
+        status, body = await book(env, booking(resident_id, expert_id, starts_at=starts_at))
+        assert status == 201, body
+        ids.append(uuid.UUID(body["id"]))
+    appointment_id, other_id = ids
+    open_room(env)
+    await invite(env, appointment_id)
+    async with env.uow().reading() as uow:
+        invitation_id = (await uow.session.execute(select(invitations.c.id))).scalar_one()
+    tokens = env.app[CALL_CONFIG].tokens
+    # Validly signed, but naming another appointment than the invitation's: refused, and audited.
+    for room in (other_id, uuid.uuid4()):
+        forged = tokens.issue(invitation_id, room, Seat.CARE_HOME, env.clock.now(), guest=True).token
+        socket = await env.client.ws_connect("/ws/call/guest")
+        await socket.send_json({"v": 1, "type": "join", "token": forged})
+        assert await closed_with(socket) == 4401
+    assert len(await audited(env, "call.join.refused")) == 2
+    assert await audited(env, "call.join.guest") == []
