@@ -22,6 +22,7 @@ from records.audit.model import Outcome
 from records.residents import service as residents
 from records.residents.fields import SealingKeys
 from records.residents.model import Resident
+from records.sealing import DossierKey
 from scheduling.model import (
     MIN_LEAD_TIME,
     PARIS,
@@ -875,3 +876,13 @@ async def expert_agenda(
         await audit(uow, now, "agenda.read", Outcome.SUCCESS, actor.user, client_address, "expert", expert_id)
         await uow.commit()
     return views
+
+
+async def appointment_dossier_key(uow: UnitOfWork, keys: SealingKeys, appointment_id: UUID) -> DossierKey:
+    """Inside the caller's open unit of work, after it asked the policy with :func:`appointment_times`'s
+    ref: the dossier key of the appointment's resident, for another package that seals data about the
+    appointment (signalling's invitations). Raises NotFound for an unknown appointment."""
+    header = await uow.store(SchedulingStore).header(appointment_id)
+    if header is None:
+        raise NotFound()
+    return await residents.dossier_key_in(uow, keys, header.resident_id)

@@ -70,6 +70,7 @@ def _page_config(request: web.Request, ticket: service.Ticket) -> dict[str, Any]
         "ticket": str(request.app.router["call.ticket"].url_for(appointment_id=str(ticket.appointment_id))),
         "heartbeatSeconds": settings.call_heartbeat_seconds,
         "silenceSeconds": settings.call_silence_seconds,
+        "forceRelay": settings.call_force_relay,  # TURN relay only (settings.call_force_relay)
     }
 
 

@@ -73,6 +73,13 @@ class JoinClaims:
     seat: Seat
     token_id: str
     expires_at: datetime
+    #: An invited participant without an account: ``participant_id`` is then the invitation's id (the
+    #: ``sub`` claim is ``guest:<id>``, which no user id can be mistaken for).
+    is_guest: bool = False
+
+
+#: The ``sub`` of a guest's token starts with this.
+GUEST_SUBJECT = "guest:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +110,15 @@ class JoinTokens:
     def kid(self) -> str:
         return self._kid
 
-    def issue(self, participant_id: UUID, room_id: UUID, seat: Seat, now: datetime) -> IssuedToken:
+    def issue(
+        self, participant_id: UUID, room_id: UUID, seat: Seat, now: datetime, *, guest: bool = False
+    ) -> IssuedToken:
         expires_at = now + self._lifetime
-        claims = JoinClaims(participant_id, room_id, seat, str(uuid.uuid4()), expires_at)
+        claims = JoinClaims(participant_id, room_id, seat, str(uuid.uuid4()), expires_at, guest)
         payload = {
             "iss": self._issuer,
             "aud": AUDIENCE,
-            "sub": str(participant_id),
+            "sub": (GUEST_SUBJECT if guest else "") + str(participant_id),
             "room": str(room_id),
             "seat": seat.value,
             "jti": claims.token_id,
@@ -173,8 +182,10 @@ def _claims(payload: Mapping[str, Any], now: datetime) -> JoinClaims:
         raise JoinRefused("expired")
     if instant < nbf - LEEWAY.total_seconds():
         raise JoinRefused("not_yet_valid")
+    subject = str(payload["sub"])
+    is_guest = subject.startswith(GUEST_SUBJECT)
     try:
-        participant_id = UUID(str(payload["sub"]))
+        participant_id = UUID(subject.removeprefix(GUEST_SUBJECT))
         room_id = UUID(str(payload["room"]))
         seat = Seat(str(payload["seat"]))
     except ValueError as exc:
@@ -183,4 +194,4 @@ def _claims(payload: Mapping[str, Any], now: datetime) -> JoinClaims:
     if not 0 < len(token_id) <= 64:
         raise JoinRefused("invalid")
     expires_at = datetime.fromtimestamp(exp, tz=now.tzinfo)
-    return JoinClaims(participant_id, room_id, seat, token_id, expires_at)
+    return JoinClaims(participant_id, room_id, seat, token_id, expires_at, is_guest)

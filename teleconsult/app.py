@@ -27,8 +27,9 @@ from scheduling.expertise import attachments_routes as expertise_attachments_rou
 from scheduling.expertise import pages as expertise_pages
 from scheduling.expertise import routes as expertise_routes
 from scheduling.notifications_service import send_due_reminders
-from signalling import recordings_routes
+from signalling import conntest_routes, invitations_routes, recordings_routes
 from signalling import routes as signalling_routes
+from signalling.conntest import CONNTEST_PEERS, EchoPeers
 from signalling.model import RoomRules
 from signalling.rooms import Hub, InProcessBus
 from signalling.service import CallConfig
@@ -202,6 +203,15 @@ async def _call_rooms(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _conntest_peers(app: web.Application) -> AsyncIterator[None]:
+    """The connection test's echo peers (signalling/conntest.py): every one still open is closed at
+    shutdown."""
+    settings = app[SETTINGS]
+    app[CONNTEST_PEERS] = EchoPeers(settings.conntest_timeout_seconds, settings.conntest_max_per_user)
+    yield
+    await app[CONNTEST_PEERS].close_all()
+
+
 async def _close_calls(app: web.Application) -> None:
     """At shutdown, before the handlers are waited for: every call socket is closed (1001)."""
     if CALL_HUB in app:
@@ -266,6 +276,7 @@ def create_app(
     if settings.mode == "demo":
         app.cleanup_ctx.append(_demo_residents)
     app.cleanup_ctx.append(_call_rooms)
+    app.cleanup_ctx.append(_conntest_peers)
     app.on_shutdown.append(_close_calls)
     app.cleanup_ctx.append(_password_workers)
     app.cleanup_ctx.append(_background_tasks)
@@ -290,5 +301,7 @@ def create_app(
     mount(app, expertise_attachments_routes.routes)
     mount(app, documents_pages.routes)
     recordings_routes.install(app)
+    mount(app, conntest_routes.routes)
+    mount(app, invitations_routes.routes)
     mount_static(app, "/static", WEB_DIR / "static")
     return app

@@ -105,6 +105,14 @@ class Settings:
     smtp_password: str = ""
     smtp_from: str = "teleconsult <no-reply@teleconsult.invalid>"
     smtp_timeout_seconds: int = 10
+    # TURN relay, connection test, invited participants (signalling/conntest.py, signalling/invitations.py).
+    #: Browsers use relayed (TURN) candidates only: hides the participants' addresses from each other, and
+    #: lets the relay test prove the TURN path. Needs turn_urls.
+    call_force_relay: bool = False
+    #: A connection test's server-side echo peer is closed after this long, answered or not.
+    conntest_timeout_seconds: int = 60
+    #: Connection tests one user may run at once (each one is a server-side WebRTC peer).
+    conntest_max_per_user: int = 2
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -277,6 +285,12 @@ def load_settings(
         raise SettingsError(
             f"{ENV_PREFIX}CALL_HEARTBEAT_SECONDS doit être positif et plus court que "
             f"{ENV_PREFIX}CALL_SILENCE_SECONDS"
+        )
+    if settings.call_force_relay and not settings.turn_urls:
+        raise SettingsError(f"{ENV_PREFIX}CALL_FORCE_RELAY demande {ENV_PREFIX}TURN_URLS (un relais TURN)")
+    if settings.conntest_timeout_seconds <= 0 or settings.conntest_max_per_user <= 0:
+        raise SettingsError(
+            f"{ENV_PREFIX}CONNTEST_TIMEOUT_SECONDS et {ENV_PREFIX}CONNTEST_MAX_PER_USER doivent être positifs"
         )
     if settings.reminder_interval_seconds <= 0:
         raise SettingsError(f"{ENV_PREFIX}REMINDER_INTERVAL_SECONDS doit être positif")

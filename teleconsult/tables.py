@@ -8,6 +8,8 @@ from records.rotation import store as _rotation_store  # noqa: F401
 from scheduling import notifications_store as _notifications_store  # noqa: F401
 from scheduling import store as _scheduling_store  # noqa: F401
 from scheduling.expertise import store as _expertise_store  # noqa: F401
+from signalling import invitations_store as _invitations_store  # noqa: F401
+from signalling import recordings_store as _recordings_store  # noqa: F401
 from signalling import store as _signalling_store  # noqa: F401
 from teleconsult.db import metadata
 from teleconsult.identity import calendar_feeds as _calendar_feeds  # noqa: F401

@@ -51,6 +51,11 @@ class Action(StrEnum):
     # List and play back an appointment's recordings (object: AppointmentRef): the booked expert and the
     # care home's médecin coordonnateur, the physicians; not the nurses nor the secretariat (ADR 0016).
     VIEW_RECORDINGS = "view_recordings"
+    # Invite a participant without an account (treating physician, family, interpreter) into the room
+    # (object: AppointmentRef): the booked expert, the care home's IDEC and médecin coordonnateur.
+    INVITE_GUEST = "invite_guest"
+    # The connection test (/connection-test): whoever takes part in calls, with or without an appointment.
+    RUN_CONNECTION_TEST = "run_connection_test"
     # Who accessed a resident's record (object: the resident's EHPAD id). The médecin coordonnateur's
     # alone: watching over medical confidentiality is a physician's duty, and the list says what each of
     # the nurses did, which their manager (the IDEC) should not get as a by-product.
@@ -147,11 +152,14 @@ _EXPERT_ONLY_ACTIONS = frozenset(
         Action.VIEW_RECORDINGS,
     }
 )
+#: Connection test and invitations (issue 6): who takes part in calls tests; the call's leads invite.
+_CALL_EXTRAS = frozenset({Action.RUN_CONNECTION_TEST})
+_CALL_LEADS = _CALL_EXTRAS | {Action.INVITE_GUEST}
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.IDE: _CARE_HOME_ACTIONS,
-    Role.IDEC: _CARE_HOME_ACTIONS,
-    Role.MEDECIN_CO: _CARE_HOME_ACTIONS | {Action.VIEW_RECORD_ACCESSES, Action.VIEW_RECORDINGS},
-    Role.EXPERT: _HOSPITAL_ACTIONS | _EXPERT_ONLY_ACTIONS,
+    Role.IDE: _CARE_HOME_ACTIONS | _CALL_EXTRAS,
+    Role.IDEC: _CARE_HOME_ACTIONS | _CALL_LEADS,
+    Role.MEDECIN_CO: _CARE_HOME_ACTIONS | {Action.VIEW_RECORD_ACCESSES, Action.VIEW_RECORDINGS} | _CALL_LEADS,
+    Role.EXPERT: _HOSPITAL_ACTIONS | _EXPERT_ONLY_ACTIONS | _CALL_LEADS,
     Role.SECRETARIAT: _HOSPITAL_ACTIONS,
     Role.COORDINATEUR: frozenset({Action.VIEW_COORDINATION_HOME}),
     Role.ADMIN: frozenset({Action.ADMIN_ESTABLISHMENTS, Action.ADMIN_USERS}),
@@ -177,6 +185,7 @@ _APPOINTMENT_ACTIONS = frozenset(
         Action.JOIN_CALL,
         Action.RECORD_CALL,
         Action.VIEW_RECORDINGS,
+        Action.INVITE_GUEST,
     }
 )
 #: Actions on one tele-expertise request: the object is an ExpertiseRef.
@@ -316,6 +325,36 @@ def _decide_establishment(user: User, resource: object) -> Decision:
         return Decision.ALLOW
     # Staff of one care home must not learn which other establishments exist on the platform.
     return Decision.HIDE if user.role in CARE_HOME_ROLES else Decision.DENY
+
+
+# ------------------------------------------------------------------------------------- invited guests
+
+
+@dataclass(frozen=True, slots=True)
+class GuestPrincipal:
+    """Someone without an account who opened a valid invitation link (signalling.invitations): they may
+    join that one appointment's room, nothing else."""
+
+    invitation_id: UUID
+    appointment_id: UUID
+
+
+def decide_guest(guest: GuestPrincipal, action: Action, resource: object = None) -> Decision:
+    """A guest may join the room of the appointment (its id) they were invited to; everything else is
+    refused, and another appointment is hidden."""
+    if action is Action.PUBLIC:
+        return Decision.ALLOW
+    if action is not Action.JOIN_CALL:
+        return Decision.DENY
+    return Decision.ALLOW if resource == guest.appointment_id else Decision.HIDE
+
+
+def require_guest(guest: GuestPrincipal, action: Action, resource: object = None) -> None:
+    decision = decide_guest(guest, action, resource)
+    if decision is Decision.HIDE:
+        raise AccessHidden()
+    if decision is Decision.DENY:
+        raise AccessDenied()
 
 
 class AccessDenied(Forbidden):

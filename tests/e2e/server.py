@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,7 +121,13 @@ def _ready(url: str) -> bool:
         return False
 
 
-def _launch(data_dir: Path, port: int, with_2fa: bool, log_file: IO[bytes]) -> subprocess.Popen[bytes]:
+def _launch(
+    data_dir: Path,
+    port: int,
+    with_2fa: bool,
+    log_file: IO[bytes],
+    settings: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -136,13 +142,17 @@ def _launch(data_dir: Path, port: int, with_2fa: bool, log_file: IO[bytes]) -> s
     ]
     if with_2fa:
         command.append("--with-2fa")
-    return subprocess.Popen(
-        command, cwd=REPO_ROOT, env=_server_environment(), stdout=log_file, stderr=subprocess.STDOUT
-    )
+    # ``settings``: TELECONSULT_* variables for this server only (the relay test's TURN server).
+    env = {**_server_environment(), **(settings or {})}
+    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
 
 
 def start_demo_server(
-    work_dir: Path, *, with_2fa: bool = False, timeout: float = READY_TIMEOUT_SECONDS
+    work_dir: Path,
+    *,
+    with_2fa: bool = False,
+    timeout: float = READY_TIMEOUT_SECONDS,
+    settings: Mapping[str, str] | None = None,
 ) -> DemoServer:
     """Start ``teleconsult demo`` with a fresh data directory under ``work_dir`` and wait until /readyz
     answers 200. Raises :class:`ServerDidNotStart` with the server's output if it never does; the process
@@ -154,7 +164,7 @@ def start_demo_server(
         data_dir = work_dir / f"data-{attempt}"
         log_path = work_dir / f"server-{attempt}.log"
         with log_path.open("wb") as log_file:
-            process = _launch(data_dir, port, with_2fa, log_file)
+            process = _launch(data_dir, port, with_2fa, log_file, settings)
         server = DemoServer(f"http://127.0.0.1:{port}", with_2fa, process, log_path, data_dir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -181,8 +191,10 @@ def start_demo_server(
 
 
 @contextlib.contextmanager
-def running_demo_server(work_dir: Path, *, with_2fa: bool = False) -> Iterator[DemoServer]:
-    server = start_demo_server(work_dir, with_2fa=with_2fa)
+def running_demo_server(
+    work_dir: Path, *, with_2fa: bool = False, settings: Mapping[str, str] | None = None
+) -> Iterator[DemoServer]:
+    server = start_demo_server(work_dir, with_2fa=with_2fa, settings=settings)
     try:
         yield server
     finally:

@@ -79,7 +79,9 @@
   // perfect negotiation.
   function newPeer(offering) {
     closePeer();
-    const peer = new RTCPeerConnection({ iceServers: iceServers });
+    // Relay (TURN) candidates only when the server says so (setting call_force_relay; the relay test).
+    const transportPolicy = config.forceRelay ? "relay" : "all";
+    const peer = new RTCPeerConnection({ iceServers: iceServers, iceTransportPolicy: transportPolicy });
     pc = peer;
     generation += 1;
     peer.onnegotiationneeded = async () => {

@@ -2,7 +2,7 @@
 its data key in data_keys, the id of its encrypted blob once finished.
 
 Revision ID: 0014
-Revises: 0011 (on main after 0012 and 0013: the lead sets down_revision to "0013" when merging)
+Revises: 0011
 Create Date: 2026-11-23 23:00:00.000000
 """
 
