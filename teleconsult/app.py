@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 import web as web_package
+from records.activity import routes as activity_routes
 from records.blobs import LocalBlobStore
 from records.crypto import CryptoError, KeyFileError, LocalKeyring, ReloadingKeyring, generate_key_file
 from records.documents import pages as documents_pages
@@ -36,6 +37,7 @@ from teleconsult import health, i18n, openapi
 from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
 from teleconsult.demo import DEMO_EHPAD_NAMES
+from teleconsult.demo_history import seed_demo_history
 from teleconsult.demo_residents import demo_ehpad_ids, seed_demo_residents
 from teleconsult.demo_schedule import seed_demo_schedule
 from teleconsult.i18n import Catalogues
@@ -139,6 +141,9 @@ async def _demo_residents(app: web.Application) -> AsyncIterator[None]:
     booked = await seed_demo_schedule(new_uow, app[KEYRING], app[CLOCK].now())
     if booked:
         log.info("demo schedule created", extra={"appointments": booked})
+    history = await seed_demo_history(new_uow, app[KEYRING], app[CLOCK].now())
+    if history:
+        log.info("demo history created", extra={"appointments": history})
     yield
 
 
@@ -285,5 +290,6 @@ def create_app(
     mount(app, attachments_routes.routes)
     mount(app, expertise_attachments_routes.routes)
     mount(app, documents_pages.routes)
+    mount(app, activity_routes.routes)
     mount_static(app, "/static", WEB_DIR / "static")
     return app
