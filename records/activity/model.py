@@ -373,6 +373,8 @@ def _equations(cells: Mapping[Key, Cell]) -> list[list[tuple[Key, str]]]:
                 ]
             )
     for parent, members in groups.items():
+        if parent not in cells:
+            continue
         for measure in COUNT_MEASURES:
             equations.append([(parent, measure), *((member, measure) for member in members)])
     return equations
@@ -391,10 +393,11 @@ def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
     equation between published counts (a total and its parts: within a row, e.g. appointments = held +
     cancelled + no-show + still booked; and across rows, e.g. a month's total = the sum of its care homes'
     cells), a single suppressed member could be recomputed from the others, so the smallest other member
-    is suppressed too; repeated until no equation has exactly one suppressed member between 1 and 4 (a
-    zero that can be worked out discloses nobody, and protecting it would hide the large totals beside
-    every empty month). (Combinations of
-    several equations are not searched: this is the "at least one complementary cell" rule.)
+    is suppressed too; repeated until no equation has exactly one suppressed member that is not zero (the
+    sum of the suppressed members can be worked out: with one non-zero member it is that member's count;
+    a zero discloses nobody, and protecting it would hide the large totals beside every empty month).
+    (Combinations of several equations are not searched: this is the "at least one complementary cell"
+    rule.)
     """
     values = {
         (key, measure): count for key, cell in cells.items() for measure, count in cell.counts().items()
@@ -405,9 +408,10 @@ def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
     while changed:
         changed = False
         for members in equations:
-            suppressed = [member for member in members if member in hidden]
-            # A single suppressed member that is zero may be worked out: it discloses nobody.
-            if len(suppressed) != 1 or values[suppressed[0]] == 0:
+            # The suppressed members' sum can be worked out: it discloses a count when a single one of them
+            # is not zero (a zero discloses nobody).
+            disclosed = [member for member in members if member in hidden and values[member] > 0]
+            if len(disclosed) != 1:
                 continue
             visible = [member for member in members if member not in hidden]
             if not visible:

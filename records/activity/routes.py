@@ -123,6 +123,9 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    if request.method == "HEAD":  # a streamed body is written by hand: HEAD must get none
+        await response.write_eof()
+        return response
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     buffer.write("\ufeff")
@@ -163,7 +166,7 @@ async def export_xlsx(request: web.Request) -> web.StreamResponse:
             }
         )
         await response.prepare(request)
-        while chunk := await asyncio.to_thread(spool.read, CHUNK):
+        while request.method != "HEAD" and (chunk := await asyncio.to_thread(spool.read, CHUNK)):
             await response.write(chunk)
         await response.write_eof()
     return response
