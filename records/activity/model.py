@@ -326,6 +326,11 @@ _WITHIN_CELL: tuple[tuple[str, ...], ...] = (
 )
 
 
+#: When a complementary suppression must choose, the headline figures are kept if anything else will do:
+#: the smallest count among the least important measures of the equation goes first.
+_KEEP: dict[str, int] = {"done": 3, "avoided": 3, "requests": 2, "finalised": 2, "expertise": 1}
+
+
 def roll_up(details: Mapping[Key, Cell]) -> dict[Key, Cell]:
     """The detail cells with every total the outputs publish: per month, per care home, per specialty,
     and the grand total (delays are not additive: SQL fills them)."""
@@ -392,10 +397,11 @@ def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
     Primary suppression: every count below the threshold (0 to 4). Complementary suppression: in every
     equation between published counts (a total and its parts: within a row, e.g. appointments = held +
     cancelled + no-show + still booked; and across rows, e.g. a month's total = the sum of its care homes'
-    cells), a single suppressed member could be recomputed from the others, so the smallest other member
-    is suppressed too; repeated until no equation has exactly one suppressed member that is not zero (the
-    sum of the suppressed members can be worked out: with one non-zero member it is that member's count;
-    a zero discloses nobody, and protecting it would hide the large totals beside every empty month).
+    cells), a single suppressed member could be recomputed from the others, so another member is suppressed
+    too (the smallest, headline figures such as consultations held last); repeated until no equation has
+    exactly one suppressed member that is not zero (the sum of the suppressed members can be worked out:
+    with one non-zero member it is that member's count; a zero discloses nobody, and protecting it would
+    hide the large totals beside every empty month).
     (Combinations of several equations are not searched: this is the "at least one complementary cell"
     rule.)
     """
@@ -416,7 +422,7 @@ def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
             visible = [member for member in members if member not in hidden]
             if not visible:
                 continue
-            hidden.add(min(visible, key=lambda member: values[member]))
+            hidden.add(min(visible, key=lambda member: (_KEEP.get(member[1], 0), values[member])))
             changed = True
     return hidden
 
