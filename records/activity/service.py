@@ -49,6 +49,8 @@ class Activity:
     selected: Establishment | None
     cells: dict[Key, Published]
     has_data: bool
+    #: Some finalised report in the period (the outcome counts themselves may all be suppressed).
+    has_outcomes: bool
     rules: SavingsRules
 
     @property
@@ -160,6 +162,7 @@ async def activity(
         selected=selected,
         cells=publish(cells, rules),
         has_data=bool(details),
+        has_outcomes=cells[Key(None, None, None)].finalised > 0,
         rules=rules,
     )
 
