@@ -347,48 +347,40 @@ def roll_up(details: Mapping[Key, Cell]) -> dict[Key, Cell]:
     return cells
 
 
-def _equations(cells: Mapping[Key, Cell]) -> list[list[tuple[Key, str]]]:
-    """Sets of published counts where one member is the sum of the others: knowing all but one of them
-    gives the last one."""
-    equations: list[list[tuple[Key, str]]] = []
-    for key in cells:
-        for names in _WITHIN_CELL:
-            equations.append([(key, name) for name in names])
-    details = [key for key in cells if None not in (key.month, key.ehpad_id, key.specialty)]
-    groups: dict[Key, list[Key]] = {}
-    for key in details:
-        for parent in (
-            Key(key.month, None, None),
-            Key(None, key.ehpad_id, None),
-            Key(None, None, key.specialty),
-        ):
-            groups.setdefault(parent, []).append(key)
-    grand = Key(None, None, None)
-    for dimension in ("month", "ehpad_id", "specialty"):
-        groups_of_dimension = [
-            key
-            for key in cells
-            if key != grand and getattr(key, dimension) is not None and _only(key, dimension)
-        ]
-        if groups_of_dimension:
-            equations.extend(
-                [
-                    [(grand, measure), *((key, measure) for key in groups_of_dimension)]
-                    for measure in COUNT_MEASURES
-                ]
-            )
-    for parent, members in groups.items():
-        if parent not in cells:
-            continue
-        for measure in COUNT_MEASURES:
-            equations.append([(parent, measure), *((member, measure) for member in members)])
+def _equations(keys: list[Key]) -> list[list[int]]:
+    """Sets of published counts where one member is the sum of the others (knowing all but one of them
+    gives the last one), as member numbers: cell number x len(COUNT_MEASURES) + measure number."""
+    width = len(COUNT_MEASURES)
+    number = {key: index for index, key in enumerate(keys)}
+    measure_of = {measure: index for index, measure in enumerate(COUNT_MEASURES)}
+    within = [[measure_of[name] for name in names] for names in _WITHIN_CELL]
+    equations: list[list[int]] = []
+    for index in range(len(keys)):
+        for names in within:
+            equations.append([index * width + measure for measure in names])
+    groups: dict[Key, list[int]] = {}
+    by_dimension: dict[int, list[int]] = {0: [], 1: [], 2: []}
+    for index, key in enumerate(keys):
+        coordinates = (key.month is not None, key.ehpad_id is not None, key.specialty is not None)
+        if all(coordinates):
+            for parent in (
+                Key(key.month, None, None),
+                Key(None, key.ehpad_id, None),
+                Key(None, None, key.specialty),
+            ):
+                groups.setdefault(parent, []).append(index)
+        elif sum(coordinates) == 1:
+            by_dimension[coordinates.index(True)].append(index)
+    grand = number.get(Key(None, None, None))
+    sums: list[tuple[int, list[int]]] = [
+        (number[parent], children) for parent, children in groups.items() if parent in number
+    ]
+    if grand is not None:
+        sums += [(grand, totals) for totals in by_dimension.values() if totals]
+    for total, children in sums:
+        for measure in range(width):
+            equations.append([total * width + measure, *(child * width + measure for child in children)])
     return equations
-
-
-def _only(key: Key, dimension: str) -> bool:
-    return all(
-        getattr(key, other) is None for other in ("month", "ehpad_id", "specialty") if other != dimension
-    )
 
 
 def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
@@ -405,25 +397,52 @@ def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
     (Combinations of several equations are not searched: this is the "at least one complementary cell"
     rule.)
     """
-    values = {
-        (key, measure): count for key, cell in cells.items() for measure, count in cell.counts().items()
+    # Members are numbered (cell number x measures + measure number): the loop below handles integers
+    # only, and each equation keeps its count of suppressed non-zero members, looked at again only when
+    # one of its members has just been suppressed.
+    keys = list(cells)
+    width = len(COUNT_MEASURES)
+    hidden = _hidden_flags(keys, cells)
+    return {
+        (keys[number // width], COUNT_MEASURES[number % width])
+        for number, is_hidden in enumerate(hidden)
+        if is_hidden
     }
-    hidden = {member for member, count in values.items() if count < SUPPRESSION_THRESHOLD}
-    equations = _equations(cells)
-    changed = True
-    while changed:
-        changed = False
-        for members in equations:
-            # The suppressed members' sum can be worked out: it discloses a count when a single one of them
-            # is not zero (a zero discloses nobody).
-            disclosed = [member for member in members if member in hidden and values[member] > 0]
-            if len(disclosed) != 1:
-                continue
-            visible = [member for member in members if member not in hidden]
-            if not visible:
-                continue
-            hidden.add(min(visible, key=lambda member: (_KEEP.get(member[1], 0), values[member])))
-            changed = True
+
+
+def _hidden_flags(keys: list[Key], cells: Mapping[Key, Cell]) -> list[bool]:
+    """:func:`protect`'s work: one flag per member number (cell number x measures + measure number)."""
+    width = len(COUNT_MEASURES)
+    values: list[int] = []
+    for key in keys:
+        counts = cells[key].counts()
+        values.extend(counts[measure] for measure in COUNT_MEASURES)
+    keep = [_KEEP.get(COUNT_MEASURES[number % width], 0) for number in range(len(values))]
+    hidden = [count < SUPPRESSION_THRESHOLD for count in values]
+    equations = _equations(keys)
+    of_member: list[list[int]] = [[] for _ in values]
+    disclosed: list[int] = []
+    for index, equation in enumerate(equations):
+        for member in equation:
+            of_member[member].append(index)
+        # The suppressed members' sum can be worked out: it discloses a count when a single one of them is
+        # not zero (a zero discloses nobody).
+        disclosed.append(sum(1 for member in equation if hidden[member] and values[member] > 0))
+    pending = [index for index, count in enumerate(disclosed) if count == 1]
+    while pending:
+        index = pending.pop()
+        if disclosed[index] != 1:
+            continue
+        visible = [member for member in equations[index] if not hidden[member]]
+        if not visible:
+            continue
+        chosen = min(visible, key=lambda member: (keep[member], values[member]))
+        hidden[chosen] = True
+        if values[chosen] > 0:
+            for other in of_member[chosen]:
+                disclosed[other] += 1
+                if disclosed[other] == 1:
+                    pending.append(other)
     return hidden
 
 
@@ -464,15 +483,21 @@ def publish(cells: Mapping[Key, Cell], rules: SavingsRules) -> dict[Key, Publish
     """Every cell with its suppression. A delay is shown only with its count of consultations held; the cost
     and nurse hours only with the transfers avoided, and the cost only when neither its daytime nor its
     evening part is between 1 and 4 (the two rates would give the split back)."""
-    hidden = protect(cells)
+    keys = list(cells)
+    flags = _hidden_flags(keys, cells)
+    width = len(COUNT_MEASURES)
+    done, avoided = COUNT_MEASURES.index("done"), COUNT_MEASURES.index("avoided")
     published: dict[Key, Published] = {}
-    for key, cell in cells.items():
+    for index, key in enumerate(keys):
+        cell = cells[key]
+        base = index * width
+        all_counts = cell.counts()
         counts = {
-            measure: Shown(None if (key, measure) in hidden else count)
-            for measure, count in cell.counts().items()
+            measure: Shown(None if flags[base + number] else all_counts[measure])
+            for number, measure in enumerate(COUNT_MEASURES)
         }
-        held_hidden = (key, "done") in hidden
-        avoided_hidden = (key, "avoided") in hidden
+        held_hidden = flags[base + done]
+        avoided_hidden = flags[base + avoided]
         split_small = any(
             0 < part < SUPPRESSION_THRESHOLD for part in (cell.avoided_day, cell.avoided_evening)
         )
