@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 from pypdf import PdfReader
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from records.activity.model import Month, Outcome, Period, segments
 from records.activity.store import ActivityStore
@@ -26,9 +27,11 @@ from records.residents.service import import_residents
 from scheduling.expertise.model import ExpertiseStatus
 from scheduling.model import PARIS, AppointmentStatus
 from scheduling.service import is_french_holiday
+from scheduling.store import appointments
 from signalling.store import call_events
 from teleconsult.cli import main
-from teleconsult.demo_history import Visit, past_appointment, past_request, write_history
+from teleconsult.demo_history import Visit, past_appointment, past_request, seed_demo_history, write_history
+from teleconsult.demo_residents import seed_demo_residents
 from teleconsult.identity.model import Role, Specialty
 from teleconsult.keys import KEYRING, PASSWORDS
 from teleconsult.settings import Settings
@@ -333,3 +336,22 @@ async def test_monthly_pdf_by_page_and_by_command_hold_the_figures(
         env=cli_env,
     )
     assert refused.exit_code != 0 and "AAAA-MM" in refused.output
+
+
+async def test_demo_history_writes_a_year_of_sealed_activity_once(env: Env) -> None:
+    now, keys = env.clock.now(), env.app[KEYRING]
+    await seed_demo_residents(env.uow, keys, [env.territory.ehpad.id], now, per_ehpad=20)
+    written = await seed_demo_history(env.uow, keys, now)
+    assert 12 * 30 <= written <= 13 * 40
+    assert await seed_demo_history(env.uow, keys, now) == 0  # once only
+    async with env.uow().reading() as uow:
+        columns = appointments.c
+        query = select(columns.starts_at, columns.created_at, columns.status, columns.details)
+        rows = (await uow.session.execute(query)).all()
+    assert all(row.created_at < row.starts_at < now for row in rows)
+    statuses = Counter(row.status for row in rows)
+    assert statuses["done"] > 0.75 * written and statuses["cancelled"] > 0 and statuses["no_show"] > 0
+    assert not any(b"fin de journ" in row.details or b"Chutes" in row.details for row in rows)  # sealed
+    await env.login(Role.COORDINATEUR)
+    page = await env.client.get("/activity")
+    assert page.status == 200 and "Aucune activité" not in await page.text()
