@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     PrimaryKeyConstraint,
+    Select,
     String,
     Table,
     Uuid,
@@ -184,6 +185,19 @@ def _window(row: Any) -> Window:
         valid_until=row.valid_until,
         consultation_minutes=row.consultation_minutes,
         report_minutes=row.report_minutes,
+    )
+
+
+def activity_appointments() -> Select[tuple[Any, ...]]:
+    """(id, ehpad_id, specialty, status, created_at, starts_at) of every appointment, for the coordinators'
+    activity figures (records/activity): plaintext columns only, nothing sealed."""
+    return select(
+        appointments.c.id,
+        appointments.c.ehpad_id,
+        appointments.c.specialty,
+        appointments.c.status,
+        appointments.c.created_at,
+        appointments.c.starts_at,
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 import web as web_package
+from records.activity import routes as activity_routes
 from records.blobs import LocalBlobStore
 from records.crypto import CryptoError, KeyFileError, LocalKeyring, ReloadingKeyring, generate_key_file
 from records.documents import pages as documents_pages
@@ -38,6 +39,7 @@ from teleconsult import health, i18n, openapi
 from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
 from teleconsult.demo import DEMO_EHPAD_NAMES
+from teleconsult.demo_history import seed_demo_history
 from teleconsult.demo_residents import demo_ehpad_ids, seed_demo_residents
 from teleconsult.demo_schedule import seed_demo_schedule
 from teleconsult.i18n import Catalogues
@@ -142,6 +144,9 @@ async def _demo_residents(app: web.Application) -> AsyncIterator[None]:
     booked = await seed_demo_schedule(new_uow, app[KEYRING], app[CLOCK].now())
     if booked:
         log.info("demo schedule created", extra={"appointments": booked})
+    history = await seed_demo_history(new_uow, app[KEYRING], app[CLOCK].now())
+    if history:
+        log.info("demo history created", extra={"appointments": history})
     yield
 
 
@@ -303,5 +308,6 @@ def create_app(
     recordings_routes.install(app)
     mount(app, conntest_routes.routes)
     mount(app, invitations_routes.routes)
+    mount(app, activity_routes.routes)
     mount_static(app, "/static", WEB_DIR / "static")
     return app

@@ -15,6 +15,10 @@ import click
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
+from records.activity import routes as activity_routes
+from records.activity import service as activity_service
+from records.activity.model import make_period, parse_month
+from records.activity.report import monthly_pdf
 from records.audit.model import VerifyResult
 from records.audit.service import verify as verify_audit_chain
 from records.crypto import (
@@ -35,6 +39,7 @@ from records.rotation.service import (
     refuse_if_unfinished,
     rewrap_all,
 )
+from teleconsult import i18n
 from teleconsult.app import WEB_DIR, create_app
 from teleconsult.clock import SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory, scrub_deleted
@@ -47,7 +52,9 @@ from teleconsult.identity.passwords import Passwords
 from teleconsult.identity.store import IdentityStore
 from teleconsult.logs import configure_logging
 from teleconsult.migrate import upgrade
+from teleconsult.rendering import Renderer
 from teleconsult.settings import Settings, SettingsError, load_settings, production_problems
+from web.labels import TEMPLATE_GLOBALS
 
 T = TypeVar("T")
 
@@ -595,6 +602,47 @@ def audit_verify(data_dir: Path | None, config: str | None) -> None:
         err=True,
     )
     sys.exit(1)
+
+
+@main.group()
+def report() -> None:
+    """Activity reports for the hospital and the regional health agency (aggregates only)."""
+
+
+@report.command("monthly")
+@click.option("--month", required=True, help="The month, as YYYY-MM (for example 2027-01).")
+@click.option(
+    "--establishment", "establishment_ref", default=None, help="One care home (id or FINESS); default: all."
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PDF file to write."
+)
+@data_dir_option
+@config_option
+def report_monthly(
+    month: str, establishment_ref: str | None, output: Path | None, data_dir: Path | None, config: str | None
+) -> None:
+    """Write the monthly activity report (PDF), the same as the coordinators' page gives; audited."""
+    settings = _settings(data_dir=data_dir, config=config)
+    catalogues = Catalogues(WEB_DIR / "translations")
+    renderer = Renderer(WEB_DIR / "templates", {"is_demo": settings.is_demo, **TEMPLATE_GLOBALS})
+
+    async def build(new_uow: Callable[[], UnitOfWork]) -> tuple[bytes, str]:
+        chosen = parse_month(month)
+        now = SystemClock().now()
+        period = make_period(chosen, chosen)
+        with i18n.active_language(settings.language, catalogues.get(settings.language)):
+            figures = await activity_service.activity(
+                new_uow(), None, period, establishment_ref, activity_routes.savings_rules(settings)
+            )
+            pdf = await monthly_pdf(renderer, figures, now)
+        await activity_service.record_export(new_uow(), None, "pdf", period, figures.selected, now)
+        return pdf, f"activite-{chosen}.pdf"
+
+    pdf, name = _domain_call(settings, lambda: _with_uow(settings, build))
+    target = output or Path(name)
+    target.write_bytes(pdf)
+    click.echo(f"Rapport mensuel écrit : {target}")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,15 @@ class Settings:
     conntest_timeout_seconds: int = 60
     #: Connection tests one user may run at once (each one is a server-side WebRTC peer).
     conntest_max_per_user: int = 2
+
+    # Activity figures (records/activity): what one emergency transfer avoided saves.
+    #: Ambulance round trip, daytime (DOMAIN.md: EUR 150).
+    activity_ambulance_day_eur: int = 150
+    #: Ambulance round trip, evenings (before 08:00 or from 20:00), weekends and public holidays
+    #: (DOMAIN.md: EUR 200-250; the middle of that range).
+    activity_ambulance_evening_eur: int = 225
+    #: Care-home nurse time one emergency transfer takes (an assumption: see docs/configuration.md).
+    activity_nurse_minutes_per_transfer: int = 90
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -292,6 +301,13 @@ def load_settings(
         raise SettingsError(
             f"{ENV_PREFIX}CONNTEST_TIMEOUT_SECONDS et {ENV_PREFIX}CONNTEST_MAX_PER_USER doivent être positifs"
         )
+    for name in (
+        "activity_ambulance_day_eur",
+        "activity_ambulance_evening_eur",
+        "activity_nurse_minutes_per_transfer",
+    ):
+        if getattr(settings, name) < 0:
+            raise SettingsError(f"{ENV_PREFIX}{name.upper()} ne peut pas être négatif")
     if settings.reminder_interval_seconds <= 0:
         raise SettingsError(f"{ENV_PREFIX}REMINDER_INTERVAL_SECONDS doit être positif")
     if not 0 < settings.smtp_port < 65536 or settings.smtp_timeout_seconds <= 0:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Select,
     String,
     Table,
     Uuid,
@@ -121,6 +122,19 @@ expertise_notifications = Table(
     CheckConstraint(f"kind IN ({_KINDS})", name="kind"),
     Index("ix_expertise_notifications_recipient_id_seen_at", "recipient_id", "seen_at"),
 )
+
+
+def activity_requests() -> Select[tuple[Any, ...]]:
+    """(id, ehpad_id, specialty, status, requested_at, answered_at) of every tele-expertise request, for the
+    coordinators' activity figures (records/activity): plaintext columns only, nothing sealed."""
+    return select(
+        expertise_requests.c.id,
+        expertise_requests.c.ehpad_id,
+        expertise_requests.c.specialty,
+        expertise_requests.c.status,
+        expertise_requests.c.requested_at,
+        expertise_requests.c.answered_at,
+    )
 
 
 class ExpertiseStore:

@@ -70,6 +70,10 @@ class Action(StrEnum):
     VIEW_EXPERTISE = "view_expertise"  # read one request (object: ExpertiseRef)
     CLAIM_EXPERTISE = "claim_expertise"  # take it on with a deadline (object: ExpertiseRef)
     ANSWER_EXPERTISE = "answer_expertise"  # answer or convert into a teleconsultation (object: ExpertiseRef)
+    # Activity figures (aggregates only, small counts suppressed), their exports and monthly PDF: the
+    # coordinators (of a hospital: the care homes under convention with it; of the territory: all) and the
+    # administrators. Route level; records.activity narrows to the care homes each may see.
+    VIEW_ACTIVITY = "view_activity"
 
 
 class Decision(Enum):
@@ -161,8 +165,8 @@ _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.MEDECIN_CO: _CARE_HOME_ACTIONS | {Action.VIEW_RECORD_ACCESSES, Action.VIEW_RECORDINGS} | _CALL_LEADS,
     Role.EXPERT: _HOSPITAL_ACTIONS | _EXPERT_ONLY_ACTIONS | _CALL_LEADS,
     Role.SECRETARIAT: _HOSPITAL_ACTIONS,
-    Role.COORDINATEUR: frozenset({Action.VIEW_COORDINATION_HOME}),
-    Role.ADMIN: frozenset({Action.ADMIN_ESTABLISHMENTS, Action.ADMIN_USERS}),
+    Role.COORDINATEUR: frozenset({Action.VIEW_COORDINATION_HOME, Action.VIEW_ACTIVITY}),
+    Role.ADMIN: frozenset({Action.ADMIN_ESTABLISHMENTS, Action.ADMIN_USERS, Action.VIEW_ACTIVITY}),
 }
 
 #: Actions on one EHPAD's residents: the object is the EHPAD's id (a resident's ``ehpad_id``).
