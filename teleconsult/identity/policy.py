@@ -45,6 +45,11 @@ class Action(StrEnum):
     # Video: join the appointment's room (object: AppointmentRef): its booked expert and the care home's
     # staff; not the secretariat, who books but does not take part in the call.
     JOIN_CALL = "join_call"
+    # Comptes-rendus (object: AppointmentRef): the booked expert writes, finalises and adds addenda; the
+    # expert and the care home's staff read it and its PDF. Not the secretariat (medical content), nor
+    # coordinators (aggregates only).
+    WRITE_REPORT = "write_report"
+    READ_REPORT = "read_report"
     # Who accessed a resident's record (object: the resident's EHPAD id). The médecin coordonnateur's
     # alone: watching over medical confidentiality is a physician's duty, and the list says what each of
     # the nurses did, which their manager (the IDEC) should not get as a by-product.
@@ -111,6 +116,7 @@ _CARE_HOME_ACTIONS = frozenset(
         Action.PREPARE_APPOINTMENT,
         Action.MARK_NO_SHOW,
         Action.JOIN_CALL,
+        Action.READ_REPORT,
         Action.MANAGE_CALENDAR_FEED,
         Action.REQUEST_EXPERTISE,
         Action.WITHDRAW_EXPERTISE,
@@ -136,6 +142,8 @@ _EXPERT_ONLY_ACTIONS = frozenset(
         Action.CLAIM_EXPERTISE,
         Action.ANSWER_EXPERTISE,
         Action.JOIN_CALL,
+        Action.WRITE_REPORT,
+        Action.READ_REPORT,
     }
 )
 _ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
@@ -166,6 +174,8 @@ _APPOINTMENT_ACTIONS = frozenset(
         Action.PREPARE_APPOINTMENT,
         Action.MARK_NO_SHOW,
         Action.JOIN_CALL,
+        Action.WRITE_REPORT,
+        Action.READ_REPORT,
     }
 )
 #: Actions on one tele-expertise request: the object is an ExpertiseRef.
