@@ -44,7 +44,7 @@ from records.residents.fields import SealingKeys
 from records.residents.model import Resident
 from scheduling import service as scheduling
 from scheduling.model import PARIS, AppointmentStatus
-from scheduling.service import AppointmentView
+from scheduling.service import AppointmentTimes, AppointmentView
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import Conflict, NotFound
 from teleconsult.i18n import N_
@@ -59,6 +59,13 @@ log = logging.getLogger("teleconsult.records.reports")
 OBJECT_TYPE = "report"
 APPOINTMENT_OBJECT_TYPE = "appointment"
 CONTEXT_TYPE = "report"
+
+
+class NotYetHeld(Conflict):
+    code = "consultation_not_started"
+    message = N_(
+        "The consultation has not started yet: you can prepare a draft, and finalise it after the call."
+    )
 
 
 class CancelledConsultation(Conflict):
@@ -90,10 +97,10 @@ PdfRenderer = Callable[[ReportPage], Awaitable[bytes]]
 
 async def _ref_for(
     uow: UnitOfWork, actor: Principal, action: Action, appointment_id: UUID
-) -> AppointmentStatus:
+) -> AppointmentTimes:
     times = await scheduling.appointment_times(uow, appointment_id)
     policy.require(actor, action, times.ref)
-    return times.status
+    return times
 
 
 async def _page(
@@ -167,9 +174,9 @@ async def save_draft(
     """The booked expert saves the draft (autosave). ``expected_version`` None: the first save (a report
     saved meanwhile by another tab answers 409). Raises ReportFinalised (409, addendum), StaleReport."""
     async with uow:
-        status = await _ref_for(uow, actor, Action.WRITE_REPORT, appointment_id)
+        times = await _ref_for(uow, actor, Action.WRITE_REPORT, appointment_id)
         report, _before = await _draft(
-            uow, keys, actor, appointment_id, status, content, expected_version, now
+            uow, keys, actor, appointment_id, times.status, content, expected_version, now
         )
         await audit(
             uow, now, "report.save", AuditOutcome.SUCCESS, actor.user, client_address, OBJECT_TYPE, report.id
@@ -244,9 +251,11 @@ async def finalise(
     the first download)."""
     today = now.astimezone(PARIS).date()
     async with uow:
-        status = await _ref_for(uow, actor, Action.WRITE_REPORT, appointment_id)
+        times = await _ref_for(uow, actor, Action.WRITE_REPORT, appointment_id)
+        if now < times.starts_at:
+            raise NotYetHeld()
         draft, _before = await _draft(
-            uow, keys, actor, appointment_id, status, content, expected_version, now
+            uow, keys, actor, appointment_id, times.status, content, expected_version, now
         )
         final = finalised(draft, content, draft.version, now, today)
         key = await residents.dossier_key_in(uow, keys, final.resident_id)
