@@ -192,7 +192,7 @@ async def test_two_finalisations_at_once_give_one_final_report(env: Env) -> None
     assert sorted(status for status, _ in results) == [200, 409]
     async with env.uow() as uow:
         rows = (await uow.session.execute(select(reports.c.status, reports.c.version))).all()
-    assert [(row.status, row.version) for row in rows] == [("final", 2)]
+    assert [(row.status, row.version) for row in rows] == [("final", 3)]  # saved, then finalised
 
 
 async def test_the_report_page_shows_errors_in_french_and_the_final_view(env: Env) -> None:
