@@ -131,6 +131,9 @@ async def read_report(request: web.Request) -> web.Response:
     "PUT", "/api/v1/appointments/{appointment_id}/report", name="api.reports.save", action=Action.WRITE_REPORT
 )
 async def save_report(request: web.Request) -> web.Response:
+    await service.require_writer(
+        uow_of(request), current_principal(request), uuid_in_path(request, "appointment_id")
+    )
     content, version = content_from(await read_json(request))
     report = await service.save_draft(
         uow_of(request),
@@ -151,6 +154,9 @@ async def save_report(request: web.Request) -> web.Response:
     action=Action.WRITE_REPORT,
 )
 async def finalise_report(request: web.Request) -> web.Response:
+    await service.require_writer(
+        uow_of(request), current_principal(request), uuid_in_path(request, "appointment_id")
+    )
     content, version = content_from(await read_json(request))
     report = await service.finalise(
         uow_of(request),
@@ -174,6 +180,9 @@ async def finalise_report(request: web.Request) -> web.Response:
     action=Action.WRITE_REPORT,
 )
 async def add_addendum(request: web.Request) -> web.Response:
+    await service.require_writer(
+        uow_of(request), current_principal(request), uuid_in_path(request, "appointment_id")
+    )
     body = await read_json(request)
     text = body.get("text")
     if not isinstance(text, str):

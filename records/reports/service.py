@@ -143,6 +143,13 @@ async def _page(
     )
 
 
+async def require_writer(uow: UnitOfWork, actor: Principal, appointment_id: UUID) -> None:
+    """Ask the policy before a request's body is read: an outsider learns nothing from how it is refused
+    (404 for an appointment they may not know of), whatever they sent."""
+    async with uow.reading():
+        await _ref_for(uow, actor, Action.WRITE_REPORT, appointment_id)
+
+
 async def report_page(
     uow: UnitOfWork,
     keys: SealingKeys,
