@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
@@ -886,3 +886,24 @@ async def appointment_dossier_key(uow: UnitOfWork, keys: SealingKeys, appointmen
     if header is None:
         raise NotFound()
     return await residents.dossier_key_in(uow, keys, header.resident_id)
+
+
+# ------------------------------------------------------------------------------ for other packages
+
+
+async def appointment_in(uow: UnitOfWork, keys: SealingKeys, appointment_id: UUID) -> AppointmentView:
+    """One appointment with its resident and expert, in the caller's open unit of work, for another
+    package's use case that has asked the policy about it (via :func:`appointment_times`) and audits."""
+    views = await _views(uow, keys, appointments.c.id == appointment_id)
+    if not views:
+        raise NotFound()
+    return views[0]
+
+
+async def mark_held_in(uow: UnitOfWork, keys: SealingKeys, appointment_id: UUID, now: datetime) -> None:
+    """The consultation took place (its report was finalised): a booked or missed appointment becomes held,
+    in the caller's transaction. A cancelled one stays cancelled; a held one is left as it is."""
+    current = await _load(uow, keys, appointment_id)
+    if current.status in (AppointmentStatus.BOOKED, AppointmentStatus.NO_SHOW):
+        held = replace(current, status=AppointmentStatus.DONE, version=current.version + 1)
+        await _save(uow, keys, held, current.version, now)

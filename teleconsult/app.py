@@ -19,6 +19,9 @@ from records.blobs import LocalBlobStore
 from records.crypto import CryptoError, KeyFileError, LocalKeyring, ReloadingKeyring, generate_key_file
 from records.documents import pages as documents_pages
 from records.documents import routes as documents_routes
+from records.reports import pages as reports_pages
+from records.reports import routes as reports_routes
+from records.reports.outbox import FileOutbox
 from records.residents import pages as residents_pages
 from records.residents import routes as residents_routes
 from scheduling import attachments_routes, notifications_routes
@@ -270,6 +273,7 @@ def create_app(
     app[TOTP_BOX] = TotpBox(settings.secret_key)
     app[KEYRING] = ReloadingKeyring(lambda: load_keyring(settings))
     app[BLOB_STORE] = LocalBlobStore(settings.blob_dir)
+    app[reports_routes.REPORT_OUTBOX] = FileOutbox(settings.data_dir / "outbox" / "reports.jsonl")
     app[MAILER] = build_mailer(settings)
     app[LOGIN_SETTINGS] = login_settings(settings)
     # In-process only; a bus to other processes is wired with app[PRINCIPAL_CACHE].set_bus(...).
@@ -309,5 +313,7 @@ def create_app(
     mount(app, conntest_routes.routes)
     mount(app, invitations_routes.routes)
     mount(app, activity_routes.routes)
+    mount(app, reports_routes.routes)
+    mount(app, reports_pages.routes)
     mount_static(app, "/static", WEB_DIR / "static")
     return app

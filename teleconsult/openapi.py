@@ -728,6 +728,7 @@ APPOINTMENT_ID = path_parameter("appointment_id")
 EXPERT_ID = path_parameter("expert_id")
 RESIDENT_ID = path_parameter("resident_id")
 EXPERTISE_ID = path_parameter("expertise_id")
+
 DOCUMENT_ID = path_parameter("document_id")
 RESIDENTS, SCHEDULING, ACCOUNT, AVAILABILITY = "residents", "scheduling", "account", "availability"
 EXPERTISE, NOTIFICATIONS, DOCUMENTS = "expertise", "notifications", "documents"
@@ -1279,6 +1280,106 @@ PATHS: dict[str, dict[str, Schema]] = {
     },
 }
 
+
+# ------------------------------------------------------------------------------------ comptes-rendus
+
+REPORTS = "reports"
+OUTCOME = enum(
+    "advice", "treatment_change", "direct_admission", "second_consultation", "emergency_referral", "other"
+)
+REPORT_FIELDS: dict[str, Schema] = {
+    "outcome": nullable(OUTCOME),
+    "findings": TEXT | {"description": "observations and conclusion (sealed)"},
+    "prescriptions": TEXT | {"description": "advice on prescriptions (sealed)"},
+    "participants": TEXT,
+    "admission_department": TEXT | {"description": "for a direct admission"},
+    "admission_on": nullable(DATE),
+    "follow_up_on": nullable(DATE),
+}
+SCHEMAS.update(
+    {
+        "ReportInput": obj(
+            ["version"],
+            version={
+                "type": "integer",
+                "minimum": 0,
+                "description": "the version last read; 0 before the first save",
+            },
+            **REPORT_FIELDS,
+        ),
+        "Report": {
+            "oneOf": [
+                obj(["status", "version"], status={"const": "none"}, version={"const": 0}),
+                obj(
+                    ["id", "appointment_id", "status", "version", "updated_at", "addenda"],
+                    id=UUID_,
+                    appointment_id=UUID_,
+                    status=enum("draft", "final"),
+                    version={"type": "integer", "minimum": 1},
+                    updated_at=INSTANT,
+                    finalised_at=nullable(INSTANT),
+                    addenda={"type": "array", "items": ref("Addendum")},
+                    **REPORT_FIELDS,
+                ),
+            ]
+        },
+        "AddendumInput": obj(["text"], text=TEXT),
+        "Addendum": obj(
+            ["id", "created_at", "text"], id=UUID_, author_id=UUID_, created_at=INSTANT, text=TEXT
+        ),
+    }
+)
+ONE_REPORT = ("200", "The report as it now is", ref("Report"))
+PATHS.update(
+    {
+        "/api/v1/appointments/{appointment_id}/report": {
+            "get": operation(
+                "GET",
+                "readReport",
+                REPORTS,
+                "The appointment's compte-rendu (read audited)",
+                ONE_REPORT,
+                parameters=[APPOINTMENT_ID],
+                errors=("NotFound",),
+            ),
+            "put": operation(
+                "PUT",
+                "saveReportDraft",
+                REPORTS,
+                "Save the draft (autosave); 409 when final (add an addendum) or changed elsewhere",
+                ONE_REPORT,
+                body=ref("ReportInput"),
+                parameters=[APPOINTMENT_ID],
+                errors=("NotFound", "Conflict", *UNSAFE_ERRORS),
+            ),
+        },
+        "/api/v1/appointments/{appointment_id}/report/finalise": {
+            "post": operation(
+                "POST",
+                "finaliseReport",
+                REPORTS,
+                "Finalise: 422 lists every missing field; then immutable, the PDF is made",
+                ONE_REPORT,
+                body=ref("ReportInput"),
+                parameters=[APPOINTMENT_ID],
+                errors=("NotFound", "Conflict", *UNSAFE_ERRORS),
+            )
+        },
+        "/api/v1/appointments/{appointment_id}/report/addenda": {
+            "post": operation(
+                "POST",
+                "addReportAddendum",
+                REPORTS,
+                "Correct or complete a final report (own audit event; a new PDF is made)",
+                ("201", "The addendum", ref("Addendum")),
+                body=ref("AddendumInput"),
+                parameters=[APPOINTMENT_ID],
+                errors=("NotFound", "Conflict", *UNSAFE_ERRORS),
+            )
+        },
+    }
+)
+
 DOCUMENT: Schema = {
     "openapi": "3.1.0",
     "info": {
@@ -1305,6 +1406,7 @@ DOCUMENT: Schema = {
             AVAILABILITY,
             EXPERTISE,
             NOTIFICATIONS,
+            REPORTS,
         )
     ],
     "paths": PATHS,

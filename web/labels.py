@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from records.reports.labels import TEMPLATE_GLOBALS as REPORT_LABELS
 from scheduling.labels import TEMPLATE_GLOBALS as SCHEDULING_LABELS
 from teleconsult.i18n import N_
 from teleconsult.identity.model import DepartmentKind, EstablishmentKind, Role, Specialty
@@ -43,6 +44,7 @@ DEPARTMENT_KIND_LABELS: dict[str, str] = {
 
 TEMPLATE_GLOBALS = {
     **SCHEDULING_LABELS,
+    **REPORT_LABELS,
     "role_labels": ROLE_LABELS,
     "specialty_labels": SPECIALTY_LABELS,
     "kind_labels": ESTABLISHMENT_KIND_LABELS,

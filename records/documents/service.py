@@ -30,6 +30,7 @@ from records.documents.model import (
     Document,
     DocumentContext,
     DocumentError,
+    StoredType,
     UploadLimits,
     check_title,
     clean_file_name,
@@ -39,6 +40,7 @@ from records.residents.store import ResidentStore
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import InvalidInput, NotFound
 from teleconsult.identity import policy
+from teleconsult.identity.model import User
 from teleconsult.identity.policy import Action, Principal
 from teleconsult.identity.service.trail import audit, audit_alone
 
@@ -277,3 +279,50 @@ async def document_in(
         uow, now, "document.read", Outcome.SUCCESS, actor.user, client_address, OBJECT_TYPE, document_id
     )
     return OpenedDocument(document, blobs, dek)
+
+
+async def add_generated_in(
+    uow: UnitOfWork,
+    keys: KeyProvider,
+    blobs: BlobStore,
+    author: User,
+    resident_id: UUID,
+    ehpad_id: UUID,
+    title: str,
+    file_name: str,
+    data: bytes,
+    content_type: StoredType,
+    context: DocumentContext,
+    now: datetime,
+    client_address: str | None = None,
+) -> Document:
+    """A document the service produced itself (a compte-rendu's PDF), stored encrypted like any other, in
+    the caller's open transaction, for a service that has asked the policy itself. The blob is written
+    first; if the caller's transaction then fails, the caller deletes ``document.blob_id`` (its data key
+    was never committed, so the blob could not be read anyway)."""
+    document_id, blob_id = uuid.uuid4(), uuid.uuid4()
+    dek, wrapped = DocumentStore.new_key(keys, document_id, ehpad_id)
+    info = await asyncio.to_thread(blobs.put, blob_id, dek, content_place(document_id, ehpad_id), [data])
+    document = Document(
+        id=document_id,
+        resident_id=resident_id,
+        ehpad_id=ehpad_id,
+        title=check_title(title),
+        file_name=clean_file_name(file_name),
+        content_type=content_type,
+        byte_length=info.length,
+        sha256=info.sha256,
+        blob_id=blob_id,
+        uploaded_by=author.id,
+        uploaded_at=now,
+        context=context,
+    )
+    try:
+        await uow.store(DocumentStore).add(document, dek, wrapped)
+        await audit(
+            uow, now, "document.generate", Outcome.SUCCESS, author, client_address, OBJECT_TYPE, document_id
+        )
+    except BaseException:
+        blobs.delete(blob_id)
+        raise
+    return document

@@ -56,6 +56,11 @@ class Action(StrEnum):
     INVITE_GUEST = "invite_guest"
     # The connection test (/connection-test): whoever takes part in calls, with or without an appointment.
     RUN_CONNECTION_TEST = "run_connection_test"
+    # Comptes-rendus (object: AppointmentRef): the booked expert writes, finalises and adds addenda; the
+    # expert and the care home's staff read it and its PDF. Not the secretariat (medical content), nor
+    # coordinators (aggregates only).
+    WRITE_REPORT = "write_report"
+    READ_REPORT = "read_report"
     # Who accessed a resident's record (object: the resident's EHPAD id). The médecin coordonnateur's
     # alone: watching over medical confidentiality is a physician's duty, and the list says what each of
     # the nurses did, which their manager (the IDEC) should not get as a by-product.
@@ -127,6 +132,7 @@ _CARE_HOME_ACTIONS = frozenset(
         Action.MARK_NO_SHOW,
         Action.JOIN_CALL,
         Action.RECORD_CALL,
+        Action.READ_REPORT,
         Action.MANAGE_CALENDAR_FEED,
         Action.REQUEST_EXPERTISE,
         Action.WITHDRAW_EXPERTISE,
@@ -154,6 +160,8 @@ _EXPERT_ONLY_ACTIONS = frozenset(
         Action.JOIN_CALL,
         Action.RECORD_CALL,
         Action.VIEW_RECORDINGS,
+        Action.WRITE_REPORT,
+        Action.READ_REPORT,
     }
 )
 #: Connection test and invitations (issue 6): who takes part in calls tests; the call's leads invite.
@@ -190,6 +198,8 @@ _APPOINTMENT_ACTIONS = frozenset(
         Action.RECORD_CALL,
         Action.VIEW_RECORDINGS,
         Action.INVITE_GUEST,
+        Action.WRITE_REPORT,
+        Action.READ_REPORT,
     }
 )
 #: Actions on one tele-expertise request: the object is an ExpertiseRef.
