@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -301,17 +302,44 @@ def _overlaps(start: datetime, end: datetime, periods: Iterable[tuple[datetime, 
     return any(start < other_end and other_start < end for other_start, other_end in periods)
 
 
-def window_slots(window: Window, day: date) -> list[Slot]:
-    """The slots ``window`` offers on ``day``, regardless of bookings, leave and holidays."""
-    slots = []
-    for local in window.local_starts(day):
+@lru_cache(maxsize=4096)
+def _slot_times(
+    day: date, start: time, end: time, consultation_minutes: int, report_minutes: int
+) -> tuple[tuple[datetime, datetime, datetime], ...]:
+    """(starts_at, ends_at, consultation_ends_at) in UTC of the slots of a window of this shape on ``day``.
+    Pure and keyed by the shape only: the many experts of a team who share the same afternoons pay the
+    time-zone arithmetic once per day, not once each."""
+    shape = Window(
+        _SHAPE_ID,
+        _SHAPE_ID,
+        Specialty.GERIATRIE,  # irrelevant to the times
+        frozenset({day.weekday()}),
+        start,
+        end,
+        day,
+        None,
+        consultation_minutes,
+        report_minutes,
+    )
+    found = []
+    for local in shape.local_starts(day):
         starts_at = local.astimezone(UTC)
         # local_starts gives only slots that do not cross a change of offset: the unit is the same on the
         # wall and in real time.
-        ends_at = starts_at + window.unit
-        consultation_ends_at = starts_at + timedelta(minutes=window.consultation_minutes)
-        slots.append(Slot(starts_at, window.expert_id, ends_at, window.specialty, consultation_ends_at))
-    return slots
+        found.append((starts_at, starts_at + shape.unit, starts_at + timedelta(minutes=consultation_minutes)))
+    return tuple(found)
+
+
+_SHAPE_ID = UUID(int=0)
+
+
+def window_slots(window: Window, day: date) -> list[Slot]:
+    """The slots ``window`` offers on ``day``, regardless of bookings, leave and holidays."""
+    times = _slot_times(day, window.start, window.end, window.consultation_minutes, window.report_minutes)
+    return [
+        Slot(starts_at, window.expert_id, ends_at, window.specialty, consultation_ends_at)
+        for starts_at, ends_at, consultation_ends_at in times
+    ]
 
 
 def free_slots(

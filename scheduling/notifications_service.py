@@ -63,14 +63,27 @@ async def _staff_and_expert(
 
 
 async def notify(
-    uow: UnitOfWork, appointment: Appointment, kind: NotificationKind, actor: User, now: datetime
+    uow: UnitOfWork,
+    appointment: Appointment,
+    kind: NotificationKind,
+    actor: User,
+    now: datetime,
+    *,
+    expert: User | None = None,
 ) -> None:
     """Write the notifications of a change to ``appointment`` in the caller's open transaction, so they
     exist if and only if the change does. A move to another expert also tells the first expert, as a
-    cancellation of the old appointment."""
-    expert, staff = await _staff_and_expert(uow, appointment.expert_id, appointment.ehpad_id)
-    if expert is None:
-        return
+    cancellation of the old appointment. ``expert``: the appointment's expert when the caller has just
+    read it (a booking), saving the round trips of reading it again."""
+    if expert is None or expert.id != appointment.expert_id:
+        expert = await uow.store(IdentityStore).get_user(appointment.expert_id)
+        if expert is None:
+            return
+    staff: list[User] = []
+    if kind not in (NotificationKind.BOOKED, NotificationKind.RESCHEDULED):  # the care home is not told
+        staff = care_home_staff(
+            await uow.store(IdentityStore).list_users(appointment.ehpad_id), appointment.ehpad_id
+        )
     rows = _rows(kind, appointment.id, recipients(kind, actor, expert, staff), now)
     if kind is NotificationKind.RESCHEDULED and appointment.rescheduled_from is not None:
         old = await uow.store(NotificationStore).headers([appointment.rescheduled_from])
@@ -78,6 +91,9 @@ async def notify(
             first_expert = await uow.store(IdentityStore).get_user(old[0].expert_id)
             if first_expert is not None:
                 cancelled = NotificationKind.CANCELLED
+                staff = care_home_staff(
+                    await uow.store(IdentityStore).list_users(appointment.ehpad_id), appointment.ehpad_id
+                )
                 rows += _rows(cancelled, old[0].id, recipients(cancelled, actor, first_expert, staff), now)
     await uow.store(NotificationStore).add(rows)
 

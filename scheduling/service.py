@@ -36,6 +36,7 @@ from scheduling.model import (
     Leave,
     NoConvention,
     NotBookable,
+    OutsideAvailability,
     PhysicianAgreement,
     Qualification,
     ResidentBusy,
@@ -387,18 +388,18 @@ async def _seen_taken(uow: UnitOfWork, actor: Principal, request: BookingRequest
     except InvalidInput:
         return False
     async with uow.reading():
+        # The slot first (one query): when it is free, as nearly always outside a burst, nothing else is
+        # read and the booking goes on; the access checks are made only before saying "taken".
+        instant = request.starts_at
+        if not await uow.store(SchedulingStore).overlapping(
+            expert_id=request.expert_id, start=instant, end=instant + timedelta(microseconds=1)
+        ):
+            return False
         ehpad_id = await residents.ehpad_of_in(uow, request.resident_id)
         if ehpad_id is None or policy.decide(actor, Action.BOOK_APPOINTMENTS, ehpad_id) is not Decision.ALLOW:
             return False
         experts = await uow.store(IdentityStore).experts_under_convention(ehpad_id)
-        if not any(expert.id == request.expert_id for expert in experts):
-            return False
-        instant = request.starts_at
-        return bool(
-            await uow.store(SchedulingStore).overlapping(
-                expert_id=request.expert_id, start=instant, end=instant + timedelta(microseconds=1)
-            )
-        )
+        return any(expert.id == request.expert_id for expert in experts)
 
 
 async def _alternatives(
@@ -440,14 +441,16 @@ async def _book(
     check_request(q, request.consent, request.agreement, now.astimezone(PARIS).date())
     day = request.starts_at.astimezone(PARIS).date()
     windows = await store.windows([expert.id], day, day)
-    leaves = await store.leaves(
-        [expert.id], request.starts_at - timedelta(days=1), request.starts_at + timedelta(days=1)
-    )
-    slot = offered_slot(windows, leaves, is_french_holiday, expert.id, request.starts_at, q.specialty)
+    slot = offered_slot(windows, (), is_french_holiday, expert.id, request.starts_at, q.specialty)
+    # Leave, the expert's and the resident's appointments over the slot, in one round trip.
+    found = await store.conflicts(expert.id, request.resident_id, slot.starts_at, slot.ends_at)
+    kinds = {kind for kind, _start, _end in found}
+    if "leave" in kinds:
+        raise OutsideAvailability()
     check_bookable_time(slot, now)
-    if await store.overlapping(expert_id=expert.id, start=slot.starts_at, end=slot.ends_at):
+    if "expert" in kinds:
         raise SlotTaken()  # the callers add the next free slots once this transaction is closed
-    if await store.overlapping(resident_id=request.resident_id, start=slot.starts_at, end=slot.ends_at):
+    if "resident" in kinds:
         raise ResidentBusy()
     key = await residents.dossier_key_in(uow, keys, request.resident_id)
     appointment = Appointment(
@@ -472,7 +475,7 @@ async def _book(
         uow, now, "appointment.book", Outcome.SUCCESS, actor.user, client_address, OBJECT_TYPE, appointment.id
     )
     kind = NotificationKind.RESCHEDULED if rescheduled_from else NotificationKind.BOOKED
-    await notify(uow, appointment, kind, actor.user, now)
+    await notify(uow, appointment, kind, actor.user, now, expert=expert)
     return Booked(appointment, created=True)
 
 

@@ -33,8 +33,10 @@ from sqlalchemy import (
     and_,
     delete,
     insert,
+    literal,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -334,6 +336,25 @@ class SchedulingStore:
             who, _active(), appointments.c.starts_at < end, appointments.c.ends_at > start
         )
         return list((await self._session.scalars(query)).all())
+
+    async def conflicts(
+        self, expert_id: UUID, resident_id: UUID, start: datetime, end: datetime
+    ) -> list[tuple[str, datetime, datetime]]:
+        """In one round trip, what may stop a booking in [start, end): the expert's leave ("leave"), the
+        expert's active appointments ("expert") and the resident's ("resident") overlapping it, as
+        (kind, starts_at, ends_at)."""
+
+        def kind(name: str, table: Table, *where: Any) -> Any:
+            return select(literal(name, String).label("kind"), table.c.starts_at, table.c.ends_at).where(
+                *where, table.c.starts_at < end, table.c.ends_at > start
+            )
+
+        query = union_all(
+            kind("leave", availability_leaves, availability_leaves.c.expert_id == expert_id),
+            kind("expert", appointments, appointments.c.expert_id == expert_id, _active()),
+            kind("resident", appointments, appointments.c.resident_id == resident_id, _active()),
+        )
+        return [(row.kind, row.starts_at, row.ends_at) for row in (await self._session.execute(query)).all()]
 
     async def id_for_idempotency_key(self, created_by: UUID, key: str) -> UUID | None:
         return await self._session.scalar(

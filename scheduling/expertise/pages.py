@@ -9,15 +9,19 @@ Input is read with the JSON API's field lists (routes.py), so both share one set
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
 
+from records.documents.images import prepare_upload
 from records.documents.labels import DOCUMENT_LABELS
-from records.documents.model import Document
-from records.documents.routes import upload_limits
+from records.documents.model import Document, DocumentError, UploadLimits, clean_file_name
+from records.documents.routes import READ_CHUNK, upload_limits
+from records.documents.service import Upload
 from records.residents import service as residents_service
 from records.residents.model import Resident
 from scheduling.expertise import attachments, service
@@ -40,12 +44,12 @@ from scheduling.expertise.routes import (
 )
 from scheduling.labels import CONSENT_GIVER_LABELS, CONSENT_METHOD_LABELS, REASON_LABELS
 from scheduling.model import PARIS, ConsentGiver, ConsentMethod, Reason, SlotOffer
-from teleconsult.errors import Conflict, InvalidInput
-from teleconsult.forms import parse, read_form, uuid_in_path
+from teleconsult.errors import Conflict, InvalidInput, MalformedRequest
+from teleconsult.forms import UNREADABLE_BODY, parse, read_form, uuid_in_path
 from teleconsult.i18n import N_, gettext_
 from teleconsult.identity.model import Role
 from teleconsult.identity.policy import Action
-from teleconsult.keys import CLOCK, KEYRING
+from teleconsult.keys import BLOB_STORE, CLOCK, KEYRING, MULTIPART
 from teleconsult.middleware import client_address_of
 from teleconsult.pages import current_principal, redirect, render_page
 from teleconsult.routing import PageSpec, Routes
@@ -83,6 +87,12 @@ NEWS_LABELS: dict[str, str] = {
     NotificationKind.ANSWERED: N_("New: answer received"),
     NotificationKind.CONVERTED: N_("New: teleconsultation booked"),
 }
+
+#: The form's file input: photos sent with the request (checked by content like every upload).
+PHOTOS_FIELD = "photos"
+MAX_FORM_PHOTOS = 5
+MAX_TEXT_PART = 16 * 1024  # the longest text field (the context) is well under this
+PHOTO_TITLE = "Photo"
 
 FORM_FIELDS = (
     "resident_id",
@@ -177,6 +187,7 @@ async def expertise_list(request: web.Request) -> web.StreamResponse:
 async def _render_form(
     request: web.Request, values: dict[str, str], status: int = 200, **context: Any
 ) -> web.Response:
+    context = {"error_params": {}, "photo_params": {}, "photos_lost": 0, **context}
     principal = current_principal(request)
     now = request.app[CLOCK].now()
     residents = await residents_service.search_residents(
@@ -223,12 +234,80 @@ async def expertise_new(request: web.Request) -> web.StreamResponse:
     return await _render_form(request, values)
 
 
-@routes.post("/expertise", name="expertise.create", action=Action.REQUEST_EXPERTISE)
-async def expertise_create(request: web.Request) -> web.StreamResponse:
-    form = await read_form(request)
-    values = {name: form[name] for name in FORM_FIELDS if name in form}
+async def _read_submission(
+    request: web.Request, limits: UploadLimits, values: dict[str, str]
+) -> list[Upload]:
+    """The form's fields and its photos. A multipart form is read part by part (its ``csrf_token`` came
+    first and was checked by the middleware): text fields capped, each photo capped at the upload limit
+    (413 as soon as one passes it), at most MAX_FORM_PHOTOS; an empty file input sends nothing. The
+    fields go into ``values`` as they are read, so that a form refused midway shows them again."""
+    if request.content_type != "multipart/form-data":
+        form = await read_form(request)
+        values.update({name: form[name] for name in FORM_FIELDS if name in form})
+        return []
+    photos: list[Upload] = []
     try:
-        await service.submit(
+        reader: MultipartReader = request.get(MULTIPART) or await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise MalformedRequest()
+            if part.name == PHOTOS_FIELD and part.filename is not None:
+                data = await _read_part(part, limits.max_bytes, limits.too_large())
+                if not data:
+                    continue  # the file input left empty
+                if len(photos) >= MAX_FORM_PHOTOS:
+                    raise InvalidInput({PHOTOS_FIELD: N_("Send at most 5 photos with the request.")})
+                name = clean_file_name(part.filename)
+                photos.append(Upload(name or PHOTO_TITLE, name, data))
+            elif part.filename is None and (part.name in FORM_FIELDS or part.name == "csrf_token"):
+                raw = await _read_part(part, MAX_TEXT_PART, MalformedRequest())
+                if part.name in FORM_FIELDS and part.name not in values:
+                    values[part.name] = raw.decode("utf-8", errors="replace")
+            else:
+                raise MalformedRequest()
+    except UNREADABLE_BODY as exc:
+        raise MalformedRequest() from exc
+    return photos
+
+
+async def _read_part(part: BodyPartReader, cap: int, too_big: Exception) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk(READ_CHUNK):
+        data += chunk
+        if len(data) > cap:
+            raise too_big
+    return bytes(data)
+
+
+async def _check_photos(photos: list[Upload], limits: UploadLimits) -> None:
+    """Every photo checked by its content (type sniffed, decoded, size and pixels) before anything is
+    written, so that a refused photo refuses the whole submission and nothing is half-sent."""
+    for photo in photos:
+        try:
+            await asyncio.to_thread(prepare_upload, photo.data, limits)
+        except DocumentError as exc:
+            raise PhotoRefused(photo.file_name, exc) from exc
+
+
+class PhotoRefused(Exception):
+    def __init__(self, file_name: str, refusal: DocumentError) -> None:
+        super().__init__(file_name)
+        self.file_name = file_name
+        self.refusal = refusal
+
+
+@routes.post("/expertise", name="expertise.create", action=Action.REQUEST_EXPERTISE, streams_body=True)
+async def expertise_create(request: web.Request) -> web.StreamResponse:
+    """The request and its photos. The photos are read and checked by content first: if one is refused,
+    nothing is created and the form comes back with what was typed and the reason; then the request is
+    sent and its photos stored with it (each through records.documents, encrypted, audited)."""
+    limits = upload_limits(request)
+    values: dict[str, str] = {}
+    photos: list[Upload] = []
+    try:
+        photos = await _read_submission(request, limits, values)
+        await _check_photos(photos, limits)
+        sent = await service.submit(
             uow_of(request),
             request.app[KEYRING],
             current_principal(request),
@@ -236,9 +315,47 @@ async def expertise_create(request: web.Request) -> web.StreamResponse:
             request.app[CLOCK].now(),
             client_address_of(request),
         )
-    except InvalidInput as exc:
-        return await _render_form(request, values, exc.status, errors=exc.fields, error=exc.text)
+    except PhotoRefused as exc:
+        return await _render_form(
+            request,
+            values,
+            exc.refusal.status,
+            errors={PHOTOS_FIELD: exc.refusal.text},
+            photo_params=dict(exc.refusal.params),
+            error=N_(
+                "The photo %(name)s was refused and nothing was sent. Check it, then choose the photos again."
+            ),
+            error_params={"name": exc.file_name},
+        )
+    except (InvalidInput, DocumentError) as exc:
+        fields = exc.fields if isinstance(exc, InvalidInput) else {PHOTOS_FIELD: exc.text}
+        return await _render_form(
+            request,
+            values,
+            exc.status,
+            errors=fields,
+            error=exc.text,
+            error_params=dict(exc.params),
+            photo_params=dict(exc.params),
+            photos_lost=len(photos),
+        )
+    for photo in photos:
+        await attachments.attach_to_expertise(
+            uow_of(request),
+            request.app[KEYRING],
+            request.app[BLOB_STORE],
+            current_principal(request),
+            sent.id,
+            partial(_given, photo),
+            limits,
+            request.app[CLOCK].now(),
+            client_address_of(request),
+        )
     raise web.HTTPSeeOther(str(request.app.router["expertise.list"].url_for().with_query(sent="1")))
+
+
+async def _given(upload: Upload) -> Upload:
+    return upload
 
 
 @routes.post(
