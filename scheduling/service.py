@@ -910,3 +910,11 @@ async def mark_held_in(uow: UnitOfWork, keys: SealingKeys, appointment_id: UUID,
     if current.status in (AppointmentStatus.BOOKED, AppointmentStatus.NO_SHOW):
         held = replace(current, status=AppointmentStatus.DONE, version=current.version + 1)
         await _save(uow, keys, held, current.version, now)
+
+
+async def resident_appointments_in(
+    uow: UnitOfWork, keys: SealingKeys, resident_id: UUID
+) -> list[AppointmentView]:
+    """The resident's appointments, in the caller's open unit of work, for another package's use case that
+    has asked the policy about the resident (the resident's timeline) and audits its read."""
+    return await _views(uow, keys, appointments.c.resident_id == resident_id)

@@ -43,6 +43,7 @@ from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
 from teleconsult.demo import DEMO_EHPAD_NAMES
 from teleconsult.demo_history import seed_demo_history
+from teleconsult.demo_reports import seed_demo_reports
 from teleconsult.demo_residents import demo_ehpad_ids, seed_demo_residents
 from teleconsult.demo_schedule import seed_demo_schedule
 from teleconsult.i18n import Catalogues
@@ -150,6 +151,9 @@ async def _demo_residents(app: web.Application) -> AsyncIterator[None]:
     history = await seed_demo_history(new_uow, app[KEYRING], app[CLOCK].now())
     if history:
         log.info("demo history created", extra={"appointments": history})
+    written = await seed_demo_reports(new_uow, app[KEYRING], app[CLOCK].now())
+    if written:
+        log.info("demo reports created", extra={"reports": written})
     yield
 
 

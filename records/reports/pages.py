@@ -9,9 +9,10 @@ from uuid import UUID
 from aiohttp import web
 
 from records.documents.routes import send_document
-from records.reports import service
+from records.reports import service, timeline
 from records.reports.model import ReportFinalised
 from records.reports.routes import REPORT_OUTBOX, content_from, renderer_of, uow_of
+from scheduling.expertise.pages import OUTCOME_LABELS as EXPERTISE_OUTCOME_LABELS
 from teleconsult.errors import Conflict, InvalidInput
 from teleconsult.forms import read_form, uuid_in_path
 from teleconsult.i18n import N_
@@ -128,3 +129,26 @@ async def report_pdf(request: web.Request) -> web.StreamResponse:
         client_address_of(request),
     )
     return await send_document(request, opened)
+
+
+@routes.get(
+    "/residents/{resident_id}/timeline",
+    name="residents.timeline",
+    action=Action.VIEW_RESIDENTS,
+)
+async def resident_timeline(request: web.Request) -> web.StreamResponse:
+    found = await timeline.resident_timeline(
+        uow_of(request),
+        request.app[KEYRING],
+        current_principal(request),
+        uuid_in_path(request, "resident_id"),
+        request.app[CLOCK].now(),
+        client_address_of(request),
+    )
+    return render_page(
+        request,
+        "residents/timeline.html",
+        timeline=found,
+        resident=found.resident,
+        expertise_outcome_labels=EXPERTISE_OUTCOME_LABELS,
+    )

@@ -464,3 +464,14 @@ async def convert(
     except (IntegrityError, SlotTaken) as exc:
         # The slot went meanwhile (seen before the insert, or by the database): offer the expert's next ones.
         raise SlotTaken(await conversion_slots(uow, actor, request_id, now)) from exc
+
+
+async def resident_requests_in(
+    uow: UnitOfWork, keys: SealingKeys, resident_id: UUID
+) -> list[ExpertiseRequest]:
+    """The resident's tele-expertise requests, in the caller's open unit of work, for another package's use
+    case that has asked the policy about the resident (the resident's timeline) and audits its read."""
+    key = await residents.dossier_key_in(uow, keys, resident_id)
+    return await uow.store(ExpertiseStore).list_where(
+        expertise_requests.c.resident_id == resident_id, {resident_id: key}
+    )

@@ -213,3 +213,29 @@ async def test_the_report_page_shows_errors_in_french_and_the_final_view(env: En
     )
     assert done.status == 200  # followed the redirect to the final view
     assert "Ajouter un addendum" in await done.text()
+
+
+async def test_the_resident_timeline_lists_the_consultation_its_report_and_documents(env: Env) -> None:
+    created = await booked(env)  # logged in as the nurse
+    appointment_id, resident_id = str(created["id"]), str(created["resident_id"])
+    env.clock.advance(timedelta(days=2))
+    await env.login(Role.EXPERT)
+    assert (await finalise(env, appointment_id, {**COMPLETE, "version": 0}))[0] == 200
+
+    await env.login(Role.IDE)
+    page = await env.client.get(f"/residents/{resident_id}/timeline")
+    assert page.status == 200, await page.text()
+    html = await page.text()
+    report_at = html.index("Hospitalisation directe programmée")
+    requested_at = html.index("Téléconsultation demandée")
+    assert report_at < requested_at  # newest first
+    assert f"/appointments/{appointment_id}/report.pdf" in html
+    assert "Compte-rendu de téléconsultation du" in html  # the PDF, among the resident's documents
+    events = await accesses_to(env.uow(), "resident", resident_id)
+    assert "resident.timeline" in {e.action for e in events}
+
+    other_nurse = await make_user(
+        env.uow, env.app[PASSWORDS], env.clock.now(), Role.IDE, env.territory.other_ehpad, username="ide.t"
+    )
+    await login_as(env, other_nurse)
+    assert (await env.client.get(f"/residents/{resident_id}/timeline")).status == 404

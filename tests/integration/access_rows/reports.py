@@ -19,4 +19,6 @@ ROWS: dict[str, dict[str, Column]] = {
     "reports.pdf": {ANY: page(hidden=(*CARE_HOME, Role.EXPERT))},
     "reports.save": {ANY: unknown_to(EXPERT)},
     "reports.addendum": {ANY: unknown_to(EXPERT)},
+    # A resident's timeline: the care home's staff (404 for an unknown resident), nobody else.
+    "residents.timeline": {ANY: page(hidden=CARE_HOME)},
 }
