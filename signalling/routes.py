@@ -35,7 +35,7 @@ from teleconsult.forms import uuid_in_path
 from teleconsult.identity.model import Role
 from teleconsult.identity.policy import Action
 from teleconsult.keys import CALL_CONFIG, CALL_HUB, CLOCK, SESSION_FACTORY, SETTINGS
-from teleconsult.middleware import client_address_of
+from teleconsult.middleware import client_address_of, csrf_token
 from teleconsult.pages import current_principal, render_page
 from teleconsult.routing import PageSpec, Routes
 
@@ -71,6 +71,10 @@ def _page_config(request: web.Request, ticket: service.Ticket) -> dict[str, Any]
         "heartbeatSeconds": settings.call_heartbeat_seconds,
         "silenceSeconds": settings.call_silence_seconds,
         "forceRelay": settings.call_force_relay,  # TURN relay only (settings.call_force_relay)
+        # With consent to record, the page also sends its tracks to the recorder leg (ADR 0016).
+        "recordCall": ticket.record_call,
+        "appointmentId": str(ticket.appointment_id),
+        "csrf": csrf_token(request),
     }
 
 

@@ -26,6 +26,7 @@ from signalling.model import (
     Seat,
     seat_of,
 )
+from signalling.recordings_store import RecordingStore
 from signalling.store import SignallingStore
 from signalling.tokens import LEEWAY, JoinClaims, JoinTokens
 from signalling.turn import ice_servers
@@ -62,6 +63,9 @@ class Ticket:
     seat: Seat
     hours: RoomHours
     ice_servers: list[dict[str, Any]]
+    #: The resident (or family) consented to record the call: the page also sends its tracks to the
+    #: server's recorder leg (web/static/recorder.js, ADR 0016).
+    record_call: bool = False
 
 
 def room_hours(config: CallConfig, times: AppointmentTimes) -> RoomHours:
@@ -82,6 +86,7 @@ async def issue_ticket(
     until the token is used."""
     async with uow.reading():
         times = await appointment_times(uow, appointment_id)
+        record_call = await uow.store(RecordingStore).record_call_consented(appointment_id)
     policy.require(actor, Action.JOIN_CALL, times.ref)
     if times.status is not AppointmentStatus.BOOKED:
         raise AppointmentNotBooked()
@@ -92,7 +97,7 @@ async def issue_ticket(
     servers = ice_servers(
         config.stun_urls, config.turn_urls, config.turn_secret, actor.user.id.hex, now, config.turn_ttl
     )
-    return Ticket(appointment_id, times.starts_at, issued.token, seat, hours, servers)
+    return Ticket(appointment_id, times.starts_at, issued.token, seat, hours, servers, record_call)
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,7 @@ def move_appointment_to_now(server: DemoServer) -> uuid.UUID:
                     expert_id=expert,
                     starts_at=now - timedelta(minutes=5),
                     ends_at=now + timedelta(minutes=25),
+                    record_call=True,  # the call page then also feeds the recorder leg
                 )
             )
     finally:
@@ -170,6 +171,16 @@ def test_two_pages_see_each_other_and_the_call_resumes_after_a_reload(
                 CONNECT_TIMEOUT_SECONDS,
                 f"{name}'s page says Connecté",
             )
+
+        # With consent to record, both pages also send their tracks to the server's recorder leg.
+        def recordings() -> int:
+            found = expert.evaluate(
+                "async (url) => (await (await fetch(url)).json()).recordings.length",
+                f"/api/v1/appointments/{appointment_id}/recordings",
+            )
+            return int(found)
+
+        wait_until(lambda: recordings() >= 2, CONNECT_TIMEOUT_SECONDS, "both sides are being recorded")
 
         # The nurse's page reloads (the tablet's browser restarts, the Wi-Fi drops): the expert stays.
         before = generation(expert)

@@ -182,6 +182,7 @@
     switch (message.type) {
       case "joined":
         retries = 0;
+        startRecording();
         polite = message.polite;
         closePeer();
         awaitingOffer = message.peer_present;
@@ -295,9 +296,23 @@
     });
   }
 
+  // With consent to record: a second, send-only connection carries the same tracks to the server's
+  // recorder leg (recorder.js, ADR 0016); it retries by itself and stops at hang-up or when the page goes.
+  let recorder = null;
+  function startRecording() {
+    if (recorder || ended || !config.recordCall || !localStream || !window.teleconsultRecorder) return;
+    recorder = window.teleconsultRecorder.start(localStream, config.appointmentId, config.csrf, { iceServers });
+  }
+  function stopRecording() {
+    if (recorder) recorder.stop();
+    recorder = null;
+  }
+  window.addEventListener("pagehide", stopRecording);
+
   function hangUp() {
     if (ended) return;
     ended = true;
+    stopRecording();
     send({ type: "leave" });
     if (socket) socket.close(1000);
     closePeer();
