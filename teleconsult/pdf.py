@@ -8,12 +8,22 @@ there fails with :class:`PdfUnavailable` (a clear message) instead of an import 
 from __future__ import annotations
 
 import asyncio
+import logging
 from functools import lru_cache
 from types import ModuleType
 
+from teleconsult.errors import DomainError
+from teleconsult.i18n import N_
 
-class PdfUnavailable(RuntimeError):
-    """The PDF renderer cannot run on this machine (Pango is missing)."""
+log = logging.getLogger("teleconsult.pdf")
+
+
+class PdfUnavailable(DomainError):
+    """The PDF renderer cannot run on this machine (Pango is missing): 503 with a plain message, logged."""
+
+    code = "pdf_unavailable"
+    status = 503
+    message = N_("The PDF cannot be produced on this server for now. Tell the administrator.")
 
 
 @lru_cache(maxsize=1)
@@ -21,7 +31,8 @@ def _weasyprint() -> ModuleType:
     try:
         import weasyprint
     except OSError as exc:  # the Python package is there but Pango's shared library is not
-        raise PdfUnavailable(f"WeasyPrint cannot load Pango: {exc}") from exc
+        log.error("WeasyPrint cannot load Pango", extra={"error": str(exc)})
+        raise PdfUnavailable() from exc
     module: ModuleType = weasyprint
     return module
 
@@ -36,7 +47,8 @@ def render_pdf_sync(html: str) -> bytes:
     document = weasyprint.HTML(string=html, url_fetcher=refuse)
     data = document.write_pdf()
     if not isinstance(data, bytes):
-        raise PdfUnavailable("WeasyPrint returned no document")
+        log.error("WeasyPrint returned no document")
+        raise PdfUnavailable()
     return data
 
 

@@ -127,3 +127,26 @@ def test_billing_hints_follow_the_kind_of_act() -> None:
     assert billing_hint(ReportKind.TELECONSULTATION).codes[0] == "TC"
     assert "TLL" in billing_hint(ReportKind.TELECONSULTATION).codes
     assert billing_hint(ReportKind.EXPERTISE).codes == ("RQD", "TE2")
+
+
+def test_a_machine_without_pango_gets_a_clear_503_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    from teleconsult import pdf
+
+    real_import = builtins.__import__
+
+    def no_pango(name: str, *args: object, **kwargs: object) -> object:
+        if name == "weasyprint":
+            raise OSError("cannot load library 'libpango-1.0-0'")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    pdf._weasyprint.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", no_pango)
+    try:
+        with pytest.raises(pdf.PdfUnavailable) as raised:
+            pdf.render_pdf_sync("<p>x</p>")
+    finally:
+        monkeypatch.undo()
+        pdf._weasyprint.cache_clear()
+    assert raised.value.status == 503
