@@ -11,7 +11,7 @@ from aiohttp import web
 from records.documents.routes import send_document
 from records.reports import service, timeline
 from records.reports.model import ReportFinalised
-from records.reports.routes import REPORT_OUTBOX, content_from, renderer_of, uow_of
+from records.reports.routes import addendum_from, content_from, finalise_from, renderer_of, save_from, uow_of
 from scheduling.expertise.pages import OUTCOME_LABELS as EXPERTISE_OUTCOME_LABELS
 from teleconsult.errors import Conflict, InvalidInput
 from teleconsult.forms import read_form, uuid_in_path
@@ -55,30 +55,9 @@ async def report_save(request: web.Request) -> web.StreamResponse:
     try:
         content, version = content_from(form)
         if finalising:
-            await service.finalise(
-                uow_of(request),
-                request.app[KEYRING],
-                request.app[BLOB_STORE],
-                renderer_of(request),
-                request.app[REPORT_OUTBOX],
-                current_principal(request),
-                appointment_id,
-                content,
-                version,
-                request.app[CLOCK].now(),
-                client_address_of(request),
-            )
+            await finalise_from(request, content, version)
         else:
-            await service.save_draft(
-                uow_of(request),
-                request.app[KEYRING],
-                current_principal(request),
-                appointment_id,
-                content,
-                version,
-                request.app[CLOCK].now(),
-                client_address_of(request),
-            )
+            await save_from(request, content, version)
     except InvalidInput as exc:
         message = exc.text if finalising else N_("Some fields need your attention.")
         return await _render(
@@ -98,17 +77,7 @@ async def report_addendum(request: web.Request) -> web.StreamResponse:
     appointment_id = uuid_in_path(request, "appointment_id")
     form = await read_form(request)
     try:
-        await service.add_addendum(
-            uow_of(request),
-            request.app[KEYRING],
-            request.app[BLOB_STORE],
-            renderer_of(request),
-            current_principal(request),
-            appointment_id,
-            form.get("text") or "",
-            request.app[CLOCK].now(),
-            client_address_of(request),
-        )
+        await addendum_from(request, form.get("text") or "")
     except InvalidInput as exc:
         return await _render(request, appointment_id, exc.status, errors=exc.fields, values=form)
     except Conflict as exc:

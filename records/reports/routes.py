@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from records.reports import service
-from records.reports.model import Outcome, Report, ReportContent
+from records.reports.model import Addendum, Outcome, Report, ReportContent
 from records.reports.outbox import Outbox
 from records.reports.pdf import render_report_pdf
 from records.reports.service import PdfRenderer, ReportPage
@@ -42,6 +42,50 @@ def renderer_of(request: web.Request) -> PdfRenderer:
         return await render_report_pdf(jinja, page)
 
     return render
+
+
+async def save_from(request: web.Request, content: ReportContent, version: int | None) -> Report:
+    """The draft saved for the request's appointment (the API's autosave and the page's button)."""
+    return await service.save_draft(
+        uow_of(request),
+        request.app[KEYRING],
+        current_principal(request),
+        uuid_in_path(request, "appointment_id"),
+        content,
+        version,
+        request.app[CLOCK].now(),
+        client_address_of(request),
+    )
+
+
+async def finalise_from(request: web.Request, content: ReportContent, version: int | None) -> Report:
+    return await service.finalise(
+        uow_of(request),
+        request.app[KEYRING],
+        request.app[BLOB_STORE],
+        renderer_of(request),
+        request.app[REPORT_OUTBOX],
+        current_principal(request),
+        uuid_in_path(request, "appointment_id"),
+        content,
+        version,
+        request.app[CLOCK].now(),
+        client_address_of(request),
+    )
+
+
+async def addendum_from(request: web.Request, text: str) -> Addendum:
+    return await service.add_addendum(
+        uow_of(request),
+        request.app[KEYRING],
+        request.app[BLOB_STORE],
+        renderer_of(request),
+        current_principal(request),
+        uuid_in_path(request, "appointment_id"),
+        text,
+        request.app[CLOCK].now(),
+        client_address_of(request),
+    )
 
 
 def content_from(data: dict[str, Any]) -> tuple[ReportContent, int | None]:
@@ -135,16 +179,7 @@ async def save_report(request: web.Request) -> web.Response:
         uow_of(request), current_principal(request), uuid_in_path(request, "appointment_id")
     )
     content, version = content_from(await read_json(request))
-    report = await service.save_draft(
-        uow_of(request),
-        request.app[KEYRING],
-        current_principal(request),
-        uuid_in_path(request, "appointment_id"),
-        content,
-        version,
-        request.app[CLOCK].now(),
-        client_address_of(request),
-    )
+    report = await save_from(request, content, version)
     return web.json_response(report_json(report))
 
 
@@ -158,19 +193,7 @@ async def finalise_report(request: web.Request) -> web.Response:
         uow_of(request), current_principal(request), uuid_in_path(request, "appointment_id")
     )
     content, version = content_from(await read_json(request))
-    report = await service.finalise(
-        uow_of(request),
-        request.app[KEYRING],
-        request.app[BLOB_STORE],
-        renderer_of(request),
-        request.app[REPORT_OUTBOX],
-        current_principal(request),
-        uuid_in_path(request, "appointment_id"),
-        content,
-        version,
-        request.app[CLOCK].now(),
-        client_address_of(request),
-    )
+    report = await finalise_from(request, content, version)
     return web.json_response(report_json(report))
 
 
@@ -187,17 +210,7 @@ async def add_addendum(request: web.Request) -> web.Response:
     text = body.get("text")
     if not isinstance(text, str):
         raise InvalidInput({"text": N_("Write the correction or complement to add.")})
-    addendum = await service.add_addendum(
-        uow_of(request),
-        request.app[KEYRING],
-        request.app[BLOB_STORE],
-        renderer_of(request),
-        current_principal(request),
-        uuid_in_path(request, "appointment_id"),
-        text,
-        request.app[CLOCK].now(),
-        client_address_of(request),
-    )
+    addendum = await addendum_from(request, text)
     return web.json_response(
         {"id": str(addendum.id), "created_at": addendum.created_at.isoformat(), "text": addendum.text},
         status=201,

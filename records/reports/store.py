@@ -122,6 +122,19 @@ class ReportHeader:
     version: int
 
 
+#: The clear columns of a report (see ReportHeader).
+_HEADER = select(
+    reports.c.id,
+    reports.c.kind,
+    reports.c.appointment_id,
+    reports.c.resident_id,
+    reports.c.status,
+    reports.c.outcome,
+    reports.c.finalised_at,
+    reports.c.version,
+)
+
+
 class ReportStore:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -153,35 +166,11 @@ class ReportStore:
         return True
 
     async def header_for_appointment(self, appointment_id: UUID) -> ReportHeader | None:
-        row = (
-            await self._session.execute(
-                select(
-                    reports.c.id,
-                    reports.c.kind,
-                    reports.c.appointment_id,
-                    reports.c.resident_id,
-                    reports.c.status,
-                    reports.c.outcome,
-                    reports.c.finalised_at,
-                    reports.c.version,
-                ).where(reports.c.appointment_id == appointment_id)
-            )
-        ).first()
+        row = (await self._session.execute(_HEADER.where(reports.c.appointment_id == appointment_id))).first()
         return _header(row) if row else None
 
     async def headers_for_resident(self, resident_id: UUID) -> list[ReportHeader]:
-        rows = await self._session.execute(
-            select(
-                reports.c.id,
-                reports.c.kind,
-                reports.c.appointment_id,
-                reports.c.resident_id,
-                reports.c.status,
-                reports.c.outcome,
-                reports.c.finalised_at,
-                reports.c.version,
-            ).where(reports.c.resident_id == resident_id)
-        )
+        rows = await self._session.execute(_HEADER.where(reports.c.resident_id == resident_id))
         return [_header(row) for row in rows]
 
     async def get_for_appointment(self, appointment_id: UUID, key: DossierKey) -> Report | None:
