@@ -43,7 +43,8 @@ from scheduling.model import (
     Urgency,
 )
 from scheduling.routes import CONSENT_FIELD_NAMES, booking_request, parse_instant
-from signalling.service import is_room_open
+from signalling import journal as call_journal_labels
+from signalling.service import call_journal, is_room_open
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import DomainError, InvalidInput
 from teleconsult.forms import Field, parse, read_form, read_form_lists, uuid_in_path
@@ -381,6 +382,12 @@ async def _render_appointment(
         now,
         client_address_of(request),
     )
+    # The call's journal once its room has opened (reading it is audited: not before there can be one).
+    journal = None
+    if now >= view.appointment.starts_at - request.app[CALL_CONFIG].rules.opens_before:
+        journal = await call_journal(
+            _uow(request), current_principal(request), view.appointment.id, now, client_address_of(request)
+        )
     context.setdefault("upload_error", None)
     context.setdefault("upload_error_params", {})
     context.setdefault("upload_errors", {})
@@ -398,6 +405,8 @@ async def _render_appointment(
         booked=request.query.get("booked") == "1",
         documents=documents,
         upload_limits=upload_limits(request),
+        journal=journal if journal is not None and journal.events else None,
+        journal_labels=call_journal_labels,
         **DOCUMENT_LABELS,
         **context,
     )

@@ -34,6 +34,7 @@ from records.residents.fields import SealingKeys
 from scheduling.model import AppointmentStatus
 from scheduling.service import appointment_dossier_key, appointment_times
 from signalling.invitations_store import InvitationRow, InvitationStore
+from signalling.journal import EndReason, LeaveReason
 from signalling.model import (
     AppointmentNotBooked,
     CallError,
@@ -43,7 +44,8 @@ from signalling.model import (
     Seat,
     seat_of,
 )
-from signalling.service import CallConfig, room_hours
+from signalling.service import CallConfig, journal_leave, room_hours
+from signalling.store import SignallingStore
 from signalling.tokens import JoinClaims
 from signalling.turn import ice_servers
 from teleconsult.db import UnitOfWork
@@ -460,9 +462,17 @@ async def admit_guest(
 
 
 async def record_guest_leave(
-    uow: UnitOfWork, invitation_id: UUID, dropped: bool, now: datetime, client_address: str | None
+    uow: UnitOfWork,
+    invitation_id: UUID,
+    appointment_id: UUID,
+    reason: LeaveReason,
+    ended: EndReason | None,
+    now: datetime,
+    client_address: str | None,
 ) -> None:
-    action = "call.drop.guest" if dropped else "call.leave.guest"
-    await audit_alone(
-        uow, now, action, Outcome.SUCCESS, None, client_address, GUEST_OBJECT_TYPE, invitation_id
-    )
+    """Audited (the invitation's id) and journaled (nobody named: a guest has no account)."""
+    action = "call.leave.guest" if reason is LeaveReason.NORMAL else "call.drop.guest"
+    async with uow:
+        await journal_leave(uow.store(SignallingStore), None, appointment_id, reason, ended, now)
+        await audit(uow, now, action, Outcome.SUCCESS, None, client_address, GUEST_OBJECT_TYPE, invitation_id)
+        await uow.commit()

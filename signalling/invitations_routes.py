@@ -4,14 +4,12 @@ what admits them is the link's token, checked by signalling.invitations."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
 from uuid import UUID
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from signalling import invitations
 from signalling.invitations import (
@@ -22,9 +20,9 @@ from signalling.invitations import (
     InvitationRefused,
 )
 from signalling.model import CallError, Seat
-from signalling.protocol import MAX_MESSAGE_BYTES, Close, ProtocolViolation, UnknownType, encode, parse
+from signalling.protocol import MAX_MESSAGE_BYTES
 from signalling.rooms import Connection
-from signalling.routes import JOIN_TIMEOUT_SECONDS, _beat, _close, _read, _same_origin, _write
+from signalling.routes import _close, _same_origin, hold_seat, read_join
 from teleconsult.db import UnitOfWork
 from teleconsult.forms import Field, read_form, uuid_in_path
 from teleconsult.forms import parse as parse_fields
@@ -257,29 +255,15 @@ async def guest_socket(request: web.Request) -> web.StreamResponse:
 async def _serve_guest(request: web.Request, socket: web.WebSocketResponse) -> None:
     """As signalling.routes serves a participant, with a guest's admission and audit."""
     app = request.app
-    settings = app[SETTINGS]
-    try:
-        first = await socket.receive(timeout=JOIN_TIMEOUT_SECONDS)
-    except TimeoutError:
-        await _close(socket, Close.MALFORMED, "join expected")
-        return
-    if first.type is not WSMsgType.TEXT:
-        await _close(socket, Close.MALFORMED, "join expected")
-        return
-    try:
-        message = parse(first.data)
-    except (ProtocolViolation, UnknownType):
-        await _close(socket, Close.MALFORMED, "join expected")
-        return
-    if message.type != "join":
-        await _close(socket, Close.MALFORMED, "join expected")
+    token = await read_join(socket)
+    if token is None:
         return
     address = client_address_of(request)
     try:
         admission = await invitations.admit_guest(
             _uow(request),
             app[CALL_CONFIG],
-            message.fields["token"],
+            token,
             _seat_free(request),
             app[CLOCK].now(),
             address,
@@ -289,37 +273,15 @@ async def _serve_guest(request: web.Request, socket: web.WebSocketResponse) -> N
         await _close(socket, exc.close_code, exc.code)
         return
     claims = admission.claims
-    seat: Seat = claims.seat
-    connection = Connection(claims.participant_id, seat)
-    hub = app[CALL_HUB]
-    peer_present = hub.join(claims.room_id, connection)
-    connection.send(
-        encode(
-            "joined",
-            seat=seat.value,
-            polite=seat.is_polite,
-            peer_present=peer_present,
-            heartbeat_seconds=settings.call_heartbeat_seconds,
-            rejoin_seconds=settings.call_rejoin_seconds,
-        )
+    connection = Connection(claims.participant_id, claims.seat, guest=True)
+    # A guest cannot come back (the link admitted once): after a drop the seat is freed at once.
+    departure = await hold_seat(request, socket, claims.room_id, connection, keep_seat=False)
+    await invitations.record_guest_leave(
+        _uow(request),
+        claims.participant_id,
+        claims.room_id,
+        departure.reason,
+        departure.ended,
+        app[CLOCK].now(),
+        address,
     )
-    writer = asyncio.create_task(_write(socket, connection), name="guest-call-writer")
-    beat = asyncio.create_task(
-        _beat(connection, settings.call_heartbeat_seconds), name="guest-call-heartbeat"
-    )
-    left = False
-    try:
-        left = await _read(socket, connection, claims.room_id, request, float(settings.call_silence_seconds))
-    finally:
-        # A guest cannot come back (the link admitted once): the seat is freed at once, not kept.
-        hub.leave(claims.room_id, connection, dropped=False)
-        beat.cancel()
-        if connection.close_code is None:
-            connection.close(Close.NORMAL if left else Close.SILENT)
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(writer, timeout=5)
-        writer.cancel()
-        await _close(socket, Close.NORMAL)
-        await invitations.record_guest_leave(
-            _uow(request), claims.participant_id, not left, app[CLOCK].now(), address
-        )

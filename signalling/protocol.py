@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from signalling.journal import ICE_STATES, InvalidQuality, Quality
+
 VERSION = 1
 #: The largest message accepted (an SDP offer with several tracks is a few KiB).
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -35,12 +37,38 @@ class Close(IntEnum):
 
 
 #: Types a browser may send, and what the server sends.
-CLIENT_TYPES = frozenset({"join", "offer", "answer", "candidate", "mute", "heartbeat", "leave"})
-SERVER_TYPES = frozenset(
-    {"joined", "peer-joined", "peer-left", "offer", "answer", "candidate", "mute", "heartbeat", "error"}
+CLIENT_TYPES = frozenset(
+    {
+        "join",
+        "offer",
+        "answer",
+        "candidate",
+        "mute",
+        "audio-only",
+        "document",
+        "ice",
+        "quality",
+        "heartbeat",
+        "leave",
+    }
 )
-#: Types relayed to the other participant.
-RELAYED_TYPES = frozenset({"offer", "answer", "candidate", "mute"})
+SERVER_TYPES = frozenset(
+    {
+        "joined",
+        "peer-joined",
+        "peer-left",
+        "offer",
+        "answer",
+        "candidate",
+        "mute",
+        "audio-only",
+        "document",
+        "heartbeat",
+        "error",
+    }
+)
+#: Types relayed to the other participant; "ice" and "quality" go into the session journal instead.
+RELAYED_TYPES = frozenset({"offer", "answer", "candidate", "mute", "audio-only", "document"})
 
 
 class ProtocolViolation(Exception):
@@ -128,7 +156,22 @@ def parse(text: str) -> Message:
         return Message("candidate", {"candidate": _candidate(data)})
     if message_type == "mute":
         return Message("mute", {"audio": _flag(data, "audio"), "video": _flag(data, "video")})
-    return Message(message_type)  # heartbeat, leave: no fields
+    if message_type == "audio-only":
+        return Message("audio-only", {"on": _flag(data, "on")})
+    if message_type == "ice":
+        state = data.get("state")
+        if state not in ICE_STATES:
+            raise _malformed("state must be an ICE connection state")
+        return Message("ice", {"state": state})
+    if message_type == "quality":
+        try:
+            quality = Quality.checked(
+                data.get("bitrate_kbps"), data.get("packet_loss_pct"), data.get("rtt_ms")
+            )
+        except InvalidQuality as exc:
+            raise _malformed(f"{exc} out of range") from exc
+        return Message("quality", {"quality": quality})
+    return Message(message_type)  # heartbeat, leave, document: no fields
 
 
 def encode(message_type: str, **fields: Any) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
 
+from signalling.journal import EndReason, LeaveReason
 from signalling.model import Seat
 from signalling.protocol import Close, encode
 
@@ -25,6 +26,8 @@ log = logging.getLogger("teleconsult.signalling")
 OUTBOX_SIZE = 256
 
 Deliver = Callable[[str], None]
+#: Told when a room empties without a leave (a dropped participant did not come back in time).
+OnEnd = Callable[[UUID, EndReason], None]
 
 
 class Bus(Protocol):
@@ -59,9 +62,11 @@ class InProcessBus:
 class Connection:
     """One participant's WebSocket, seen from the hub: an outbox its writer task empties, and a close."""
 
-    def __init__(self, user_id: UUID, seat: Seat) -> None:
+    def __init__(self, user_id: UUID, seat: Seat, *, guest: bool = False) -> None:
         self.user_id = user_id
         self.seat = seat
+        #: Whom the session journal names: the user; nobody for a guest (an invitation, not an account).
+        self.journal_user_id: UUID | None = None if guest else user_id
         self.outbox: asyncio.Queue[str | Close] = asyncio.Queue(OUTBOX_SIZE)
         self.close_code: Close | None = None
 
@@ -92,27 +97,47 @@ class _SeatState:
     connection: Connection | None
     user_id: UUID
     expiry: asyncio.TimerHandle | None = None
+    #: Why the connection that held the seat went, while the seat is kept for its return.
+    dropped_because: LeaveReason | None = None
 
 
 @dataclass
 class _Room:
     seats: dict[Seat, _SeatState] = field(default_factory=dict)
+    #: How the first seat was freed: a call ends the way it began to end (journal's end reason).
+    first_departure: EndReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    peer_present: bool
+    #: The seat was kept for this participant after a drop: a reconnection.
+    rejoined: bool
+
+
+def _departure(reason: LeaveReason) -> EndReason:
+    if reason is LeaveReason.NORMAL:
+        return EndReason.NORMAL
+    return EndReason.REMOVED if reason is LeaveReason.REMOVED else EndReason.TIMEOUT
 
 
 class Hub:
     """The rooms of this process. All methods run on the event loop; none awaits."""
 
-    def __init__(self, bus: Bus, rejoin_seconds: float) -> None:
+    def __init__(self, bus: Bus, rejoin_seconds: float, on_end: OnEnd | None = None) -> None:
         self._bus = bus
         self._rejoin = rejoin_seconds
         self._rooms: dict[UUID, _Room] = {}
+        self._on_end = on_end
 
-    def join(self, room_id: UUID, connection: Connection) -> bool:
-        """Seat ``connection``; returns whether the other seat is connected. A connection already in the
-        seat (a reload before its socket was noticed dead, a second tab) is closed as replaced."""
+    def join(self, room_id: UUID, connection: Connection) -> Joined:
+        """Seat ``connection``; says whether the other seat is connected and whether this seat was kept
+        for a return. A connection already in the seat (a reload before its socket was noticed dead, a
+        second tab) is closed as replaced."""
         room = self._rooms.setdefault(room_id, _Room())
         seat = connection.seat
         state = room.seats.get(seat)
+        rejoined = state is not None and state.connection is None
         if state is not None:
             if state.expiry is not None:
                 state.expiry.cancel()
@@ -125,29 +150,34 @@ class Hub:
         peer_present = other is not None and other.connection is not None
         if peer_present:
             self._bus.publish(room_id, seat.other, encode("peer-joined", seat=seat.value))
-        return peer_present
+        return Joined(peer_present, rejoined)
 
     def relay(self, room_id: UUID, connection: Connection, message: str) -> None:
         if self._holds(room_id, connection):
             self._bus.publish(room_id, connection.seat.other, message)
 
-    def leave(self, room_id: UUID, connection: Connection, dropped: bool) -> None:
-        """The connection ended: a leave frees the seat; a drop keeps it for ``rejoin`` seconds."""
+    def leave(
+        self, room_id: UUID, connection: Connection, reason: LeaveReason, *, keep_seat: bool = True
+    ) -> EndReason | None:
+        """The connection ended: a leave frees the seat; a drop keeps it for ``rejoin`` seconds (unless
+        not ``keep_seat``). Returns, when the room is empty afterwards, how the call began to end."""
         if not self._holds(room_id, connection):
-            return  # replaced by a newer connection of the same seat: nothing changes for the other side
+            return None  # replaced by a newer connection of the seat: nothing changes for the other side
         room = self._rooms[room_id]
         seat = connection.seat
         self._bus.unsubscribe(room_id, seat, connection.send)
-        if dropped and self._rejoin > 0:
+        if reason is not LeaveReason.NORMAL and keep_seat and self._rejoin > 0:
             state = room.seats[seat]
             state.connection = None
+            state.dropped_because = reason
             state.expiry = asyncio.get_running_loop().call_later(self._rejoin, self._expire, room_id, seat)
-            reason = "dropped"
+            told = "dropped"
         else:
             del room.seats[seat]
-            reason = "left"
-        self._bus.publish(room_id, seat.other, encode("peer-left", seat=seat.value, reason=reason))
-        self._forget_if_empty(room_id)
+            room.first_departure = room.first_departure or _departure(reason)
+            told = "left"
+        self._bus.publish(room_id, seat.other, encode("peer-left", seat=seat.value, reason=told))
+        return self._forget_if_empty(room_id)
 
     def _expire(self, room_id: UUID, seat: Seat) -> None:
         room = self._rooms.get(room_id)
@@ -155,18 +185,25 @@ class Hub:
         if room is None or state is None or state.connection is not None:
             return
         del room.seats[seat]
+        room.first_departure = room.first_departure or _departure(
+            state.dropped_because or LeaveReason.TIMEOUT
+        )
         self._bus.publish(room_id, seat.other, encode("peer-left", seat=seat.value, reason="gone"))
-        self._forget_if_empty(room_id)
+        ended = self._forget_if_empty(room_id)
+        if ended is not None and self._on_end is not None:
+            self._on_end(room_id, ended)
 
     def _holds(self, room_id: UUID, connection: Connection) -> bool:
         room = self._rooms.get(room_id)
         state = room.seats.get(connection.seat) if room else None
         return state is not None and state.connection is connection
 
-    def _forget_if_empty(self, room_id: UUID) -> None:
+    def _forget_if_empty(self, room_id: UUID) -> EndReason | None:
         room = self._rooms.get(room_id)
-        if room is not None and not room.seats:
-            del self._rooms[room_id]
+        if room is None or room.seats:
+            return None
+        del self._rooms[room_id]
+        return room.first_departure or EndReason.NORMAL
 
     def seat_held(self, room_id: UUID, seat: Seat) -> bool:
         """The seat is connected, or kept for a participant who dropped."""

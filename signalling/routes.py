@@ -12,12 +12,23 @@ import contextlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from aiohttp import WSMsgType, web
 
 from signalling import service
+from signalling.journal import (
+    QUALITY_MIN_INTERVAL_SECONDS,
+    QUALITY_REPORT_SECONDS,
+    EndReason,
+    LeaveReason,
+    ice_event,
+    join_event,
+    quality_event,
+)
 from signalling.model import CallError
 from signalling.protocol import (
     MAX_MESSAGE_BYTES,
@@ -75,6 +86,8 @@ def _page_config(request: web.Request, ticket: service.Ticket) -> dict[str, Any]
         "recordCall": ticket.record_call,
         "appointmentId": str(ticket.appointment_id),
         "csrf": csrf_token(request),
+        # The session journal: a quality summary from getStats this often (signalling.journal).
+        "qualitySeconds": QUALITY_REPORT_SECONDS,
     }
 
 
@@ -95,6 +108,53 @@ async def call_page(request: web.Request) -> web.StreamResponse:
             request.app.router["appointments.view"].url_for(appointment_id=str(ticket.appointment_id))
         ),
     )
+
+
+@routes.get(
+    "/api/v1/appointments/{appointment_id}/call-journal",
+    name="api.call_journal",
+    action=Action.VIEW_APPOINTMENT,
+)
+async def call_journal(request: web.Request) -> web.StreamResponse:
+    journal = await service.call_journal(
+        _uow(request),
+        current_principal(request),
+        uuid_in_path(request, "appointment_id"),
+        request.app[CLOCK].now(),
+        client_address_of(request),
+    )
+    return web.json_response(journal_json(journal))
+
+
+def journal_json(journal: service.Journal) -> dict[str, Any]:
+    summary = journal.summary
+    duration = summary.duration
+    return {
+        "summary": {
+            "started_at": summary.started_at.isoformat() if summary.started_at else None,
+            "ended_at": summary.ended_at.isoformat() if summary.ended_at else None,
+            "duration_seconds": int(duration.total_seconds()) if duration is not None else None,
+            "reconnections": summary.reconnections,
+            "incidents": summary.incidents,
+            "mean_bitrate_kbps": summary.mean_bitrate_kbps,
+            "worst_packet_loss_pct": summary.worst_packet_loss_pct,
+            "median_rtt_ms": summary.median_rtt_ms,
+            "end_reason": summary.end_reason.value if summary.end_reason else None,
+        },
+        "events": [
+            {
+                "at": event.at.isoformat(),
+                "kind": event.kind.value,
+                "detail": event.detail,
+                "incident": event.incident,
+                "participant": journal.names.get(event.user_id) if event.user_id else None,
+                "bitrate_kbps": event.quality.bitrate_kbps if event.quality else None,
+                "packet_loss_pct": event.quality.packet_loss_pct if event.quality else None,
+                "rtt_ms": event.quality.rtt_ms if event.quality else None,
+            }
+            for event in journal.events
+        ],
+    }
 
 
 @routes.get("/appointments/{appointment_id}/call/ticket", name="call.ticket", action=Action.JOIN_CALL)
@@ -133,44 +193,56 @@ async def _close(socket: web.WebSocketResponse, code: Close | int, reason: str =
         await socket.close(code=int(code), message=reason.encode()[:120])
 
 
-async def _serve(request: web.Request, socket: web.WebSocketResponse) -> None:
-    app = request.app
-    settings = app[SETTINGS]
+async def read_join(socket: web.WebSocketResponse) -> str | None:
+    """The token of the socket's first message, which must be a join; else the socket is closed (4400, or
+    1009 for a message too big) and None returned."""
     try:
         first = await socket.receive(timeout=JOIN_TIMEOUT_SECONDS)
     except TimeoutError:
         await _close(socket, Close.MALFORMED, "join expected")
-        return
+        return None
     if first.type is not WSMsgType.TEXT:
         await _close(socket, Close.TOO_BIG if first.type is WSMsgType.ERROR else Close.MALFORMED)
-        return
+        return None
     try:
         message = parse(first.data)
     except (ProtocolViolation, UnknownType):
+        message = None
+    if message is None or message.type != "join":
         await _close(socket, Close.MALFORMED, "join expected")
-        return
-    if message.type != "join":
-        await _close(socket, Close.MALFORMED, "join expected")
-        return
-    address = client_address_of(request)
-    try:
-        admission = await service.admit(
-            _uow(request), app[CALL_CONFIG], message.fields["token"], app[CLOCK].now(), address
-        )
-    except CallError as exc:
-        log.info("call join refused", extra={"code": exc.code, "reason": getattr(exc, "reason", "")})
-        await _close(socket, exc.close_code, exc.code)
-        return
-    room_id = admission.claims.room_id
-    connection = Connection(admission.user.id, admission.claims.seat)
+        return None
+    token: str = message.fields["token"]
+    return token
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    reason: LeaveReason
+    #: The room emptied with this departure: how the call began to end.
+    ended: EndReason | None
+
+
+async def hold_seat(
+    request: web.Request,
+    socket: web.WebSocketResponse,
+    room_id: UUID,
+    connection: Connection,
+    *,
+    keep_seat: bool = True,
+) -> Departure:
+    """An admitted participant in their seat until they leave or drop: relays their messages, journals
+    their join and what their page reports. ``keep_seat``: after a drop the seat waits for their return
+    (not for a guest, whose link admitted once)."""
+    app = request.app
+    settings = app[SETTINGS]
     hub = app[CALL_HUB]
-    peer_present = hub.join(room_id, connection)
+    seated = hub.join(room_id, connection)
     connection.send(
         encode(
             "joined",
             seat=connection.seat.value,
             polite=connection.seat.is_polite,
-            peer_present=peer_present,
+            peer_present=seated.peer_present,
             heartbeat_seconds=settings.call_heartbeat_seconds,
             rejoin_seconds=settings.call_rejoin_seconds,
         )
@@ -179,9 +251,12 @@ async def _serve(request: web.Request, socket: web.WebSocketResponse) -> None:
     beat = asyncio.create_task(_beat(connection, settings.call_heartbeat_seconds), name="call-heartbeat")
     left = False
     try:
+        joined = join_event(room_id, connection.journal_user_id, seated.rejoined, app[CLOCK].now())
+        await service.record_event(_uow(request), joined)
         left = await _read(socket, connection, room_id, request, float(settings.call_silence_seconds))
     finally:
-        hub.leave(room_id, connection, dropped=not left)
+        reason = _leave_reason(left, connection.close_code)
+        ended = hub.leave(room_id, connection, reason, keep_seat=keep_seat)
         beat.cancel()
         if connection.close_code is None:
             connection.close(Close.NORMAL if left else Close.SILENT)
@@ -189,9 +264,41 @@ async def _serve(request: web.Request, socket: web.WebSocketResponse) -> None:
             await asyncio.wait_for(writer, timeout=5)
         writer.cancel()
         await _close(socket, Close.NORMAL)
-        await service.record_leave(
-            _uow(request), admission.user, room_id, not left, app[CLOCK].now(), address
-        )
+    return Departure(reason, ended)
+
+
+async def _serve(request: web.Request, socket: web.WebSocketResponse) -> None:
+    app = request.app
+    token = await read_join(socket)
+    if token is None:
+        return
+    address = client_address_of(request)
+    try:
+        admission = await service.admit(_uow(request), app[CALL_CONFIG], token, app[CLOCK].now(), address)
+    except CallError as exc:
+        log.info("call join refused", extra={"code": exc.code, "reason": getattr(exc, "reason", "")})
+        await _close(socket, exc.close_code, exc.code)
+        return
+    room_id = admission.claims.room_id
+    connection = Connection(admission.user.id, admission.claims.seat)
+    departure = await hold_seat(request, socket, room_id, connection)
+    await service.record_leave(
+        _uow(request), admission.user, room_id, departure.reason, departure.ended, app[CLOCK].now(), address
+    )
+
+
+def _leave_reason(left: bool, close_code: Close | None) -> LeaveReason:
+    """For the journal: how the connection ended, from the close the server chose (None: the browser's
+    socket closed or broke)."""
+    if left:
+        return LeaveReason.NORMAL
+    if close_code is Close.REPLACED:
+        return LeaveReason.REPLACED
+    if close_code is Close.SILENT:
+        return LeaveReason.TIMEOUT
+    if close_code in (Close.MALFORMED, Close.RATE_LIMITED, Close.TOO_BIG):
+        return LeaveReason.REMOVED
+    return LeaveReason.DROPPED
 
 
 async def _read(
@@ -204,6 +311,7 @@ async def _read(
     """Read until the socket ends; True if the participant left (hung up), False if they dropped."""
     hub = request.app[CALL_HUB]
     limit = RateLimit()
+    last_quality = -QUALITY_MIN_INTERVAL_SECONDS
     while True:
         try:
             frame = await socket.receive(timeout=silence_seconds)
@@ -236,6 +344,15 @@ async def _read(
             hub.relay(
                 room_id, connection, encode(message.type, **{"from": connection.seat.value}, **message.fields)
             )
+        elif message.type == "ice":
+            now = request.app[CLOCK].now()
+            event = ice_event(room_id, connection.journal_user_id, message.fields["state"], now)
+            await service.record_event(_uow(request), event)
+        elif message.type == "quality" and time.monotonic() - last_quality >= QUALITY_MIN_INTERVAL_SECONDS:
+            last_quality = time.monotonic()
+            now = request.app[CLOCK].now()
+            event = quality_event(room_id, connection.journal_user_id, message.fields["quality"], now)
+            await service.record_event(_uow(request), event)
         # heartbeat: receiving it was the point
 
 

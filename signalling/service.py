@@ -17,6 +17,16 @@ from uuid import UUID
 from records.audit.model import Outcome
 from scheduling.model import AppointmentStatus
 from scheduling.service import AppointmentTimes, appointment_times
+from signalling.journal import (
+    CallEvent,
+    EndReason,
+    JournalSummary,
+    LeaveReason,
+    end_event,
+    end_reason,
+    leave_event,
+    summarise,
+)
 from signalling.model import (
     AppointmentNotBooked,
     CallError,
@@ -156,14 +166,89 @@ async def admit(
     return Admission(user, claims, hours)
 
 
+async def record_event(uow: UnitOfWork, event: CallEvent) -> None:
+    """One event of the journal (a network state, a quality summary), in a transaction of its own."""
+    async with uow:
+        await uow.store(SignallingStore).add_event(event)
+        await uow.commit()
+
+
 async def record_leave(
     uow: UnitOfWork,
     user: User,
     appointment_id: UUID,
-    dropped: bool,
+    reason: LeaveReason,
+    ended: EndReason | None,
     now: datetime,
     client_address: str | None,
 ) -> None:
-    """A participant left (hung up) or dropped (connection lost, silent, replaced): audited, ids only."""
-    action = "call.drop" if dropped else "call.leave"
-    await audit_alone(uow, now, action, Outcome.SUCCESS, user, client_address, OBJECT_TYPE, appointment_id)
+    """A participant left (hung up) or dropped (connection lost, silent, replaced, removed): audited (ids
+    only) and journaled; ``ended``: the room emptied with this leave, why the call began to end."""
+    action = "call.leave" if reason is LeaveReason.NORMAL else "call.drop"
+    async with uow:
+        await journal_leave(uow.store(SignallingStore), user.id, appointment_id, reason, ended, now)
+        await audit(uow, now, action, Outcome.SUCCESS, user, client_address, OBJECT_TYPE, appointment_id)
+        await uow.commit()
+
+
+async def journal_leave(
+    store: SignallingStore,
+    user_id: UUID | None,
+    appointment_id: UUID,
+    reason: LeaveReason,
+    ended: EndReason | None,
+    now: datetime,
+) -> None:
+    """The leave (and the end, when the room emptied) into the journal; the caller's transaction."""
+    await store.add_event(leave_event(appointment_id, user_id, reason, now))
+    if ended is not None:
+        await _add_end(store, appointment_id, ended, now)
+
+
+async def record_end(
+    uow: UnitOfWork, appointment_id: UUID, first_departure: EndReason, now: datetime
+) -> None:
+    """The room emptied without a leave (a dropped participant's seat expired)."""
+    async with uow:
+        await _add_end(uow.store(SignallingStore), appointment_id, first_departure, now)
+        await uow.commit()
+
+
+async def _add_end(
+    store: SignallingStore, appointment_id: UUID, first_departure: EndReason, now: datetime
+) -> None:
+    reason = end_reason(first_departure, await store.last_ice_state(appointment_id))
+    await store.add_event(end_event(appointment_id, reason, now))
+
+
+@dataclass(frozen=True, slots=True)
+class Journal:
+    events: list[CallEvent]
+    summary: JournalSummary
+    #: The participants' display names (staff names, not health data), by user id.
+    names: dict[UUID, str]
+
+
+async def call_journal(
+    uow: UnitOfWork, actor: Principal, appointment_id: UUID, now: datetime, client_address: str | None
+) -> Journal:
+    """The call's journal for whoever may read the appointment (its expert, its care home's staff): ids,
+    times and measurements only; the read is audited."""
+    async with uow:
+        times = await appointment_times(uow, appointment_id)
+        policy.require(actor, Action.VIEW_APPOINTMENT, times.ref)
+        events = await uow.store(SignallingStore).events_of(appointment_id)
+        user_ids = {e.user_id for e in events if e.user_id is not None}
+        users = await uow.store(IdentityStore).get_users(sorted(user_ids)) if user_ids else []
+        await audit(
+            uow,
+            now,
+            "call.journal.read",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            OBJECT_TYPE,
+            appointment_id,
+        )
+        await uow.commit()
+    return Journal(events, summarise(events), {u.id: u.display_name for u in users})

@@ -1,4 +1,5 @@
-"""Persistence of the video rooms: the join tokens already used (their ``jti``), so that each admits once.
+"""Persistence of the video rooms: the join tokens already used (their ``jti``), so that each admits once;
+and the session journal of each call (signalling.journal).
 
 A token is recorded when it is used, by an INSERT that does nothing if the jti is there already: whichever
 connection inserts it first is admitted, on any number of processes. Rows are useless once the token has
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import (
     Boolean,
@@ -24,12 +25,14 @@ from sqlalchemy import (
     Uuid,
     delete,
     func,
+    insert,
     select,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signalling.journal import CallEvent, EventKind, Quality
 from teleconsult.db import UTCDateTime, metadata
 
 used_join_tokens = Table(
@@ -80,9 +83,9 @@ class SignallingStore:
         self, jti: str, appointment_id: UUID, user_id: UUID, expires_at: datetime, now: datetime
     ) -> bool:
         """Record the token as used; False if it was used already (a replay)."""
-        insert: Any = pg_insert if self._session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        upsert: Any = pg_insert if self._session.get_bind().dialect.name == "postgresql" else sqlite_insert
         statement = (
-            insert(used_join_tokens)
+            upsert(used_join_tokens)
             .values(
                 jti=jti, appointment_id=appointment_id, user_id=user_id, expires_at=expires_at, used_at=now
             )
@@ -95,3 +98,56 @@ class SignallingStore:
         """Tokens expired before ``before`` are refused by their ``exp`` already: their jti need not be kept
         (the caller leaves a margin above the verification's leeway)."""
         await self._session.execute(delete(used_join_tokens).where(used_join_tokens.c.expires_at < before))
+
+    # ------------------------------------------------------------------------------------------ journal
+
+    async def add_event(self, event: CallEvent) -> None:
+        quality = event.quality
+        await self._session.execute(
+            insert(call_events).values(
+                id=uuid4(),
+                appointment_id=event.appointment_id,
+                user_id=event.user_id,
+                kind=event.kind.value,
+                detail=event.detail,
+                incident=event.incident,
+                bitrate_kbps=quality.bitrate_kbps if quality else None,
+                packet_loss_pct=quality.packet_loss_pct if quality else None,
+                rtt_ms=quality.rtt_ms if quality else None,
+                at=event.at,
+            )
+        )
+
+    async def events_of(self, appointment_id: UUID) -> list[CallEvent]:
+        """The appointment's journal in time order (the order of insertion within one instant)."""
+        c = call_events.c
+        rows = await self._session.execute(
+            select(c.user_id, c.kind, c.at, c.detail, c.incident, c.bitrate_kbps, c.packet_loss_pct, c.rtt_ms)
+            .where(c.appointment_id == appointment_id)
+            .order_by(c.at)
+        )
+        return [
+            CallEvent(
+                appointment_id,
+                row.user_id,
+                EventKind(row.kind),
+                row.at,
+                row.detail,
+                row.incident,
+                Quality(row.bitrate_kbps, row.packet_loss_pct, row.rtt_ms)
+                if row.bitrate_kbps is not None
+                else None,
+            )
+            for row in rows
+        ]
+
+    async def last_ice_state(self, appointment_id: UUID) -> str | None:
+        c = call_events.c
+        statement = (
+            select(c.detail)
+            .where(c.appointment_id == appointment_id, c.kind == EventKind.ICE_STATE.value)
+            .order_by(c.at.desc())
+            .limit(1)
+        )
+        detail: str | None = (await self._session.execute(statement)).scalar_one_or_none()
+        return detail

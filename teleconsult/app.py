@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
+from uuid import UUID
 
 from aiohttp import web
 
@@ -33,7 +34,9 @@ from scheduling.expertise import routes as expertise_routes
 from scheduling.notifications_service import send_due_reminders
 from signalling import conntest_routes, invitations_routes, recordings_routes
 from signalling import routes as signalling_routes
+from signalling import service as call_service
 from signalling.conntest import CONNTEST_PEERS, EchoPeers
+from signalling.journal import EndReason
 from signalling.model import RoomRules
 from signalling.rooms import Hub, InProcessBus
 from signalling.service import CallConfig
@@ -211,8 +214,29 @@ def call_config(settings: Settings) -> CallConfig:
 async def _call_rooms(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[CALL_CONFIG] = await asyncio.to_thread(call_config, settings)
-    app[CALL_HUB] = Hub(InProcessBus(), settings.call_rejoin_seconds)
+    journal_ends: set[asyncio.Task[None]] = set()
+
+    def on_end(room_id: UUID, reason: EndReason) -> None:
+        """A room emptied after a drop that did not come back: the end goes into its journal."""
+        uow = UnitOfWork(app[SESSION_FACTORY])
+        task = asyncio.create_task(
+            call_service.record_end(uow, room_id, reason, app[CLOCK].now()), name="call-journal-end"
+        )
+        journal_ends.add(task)
+        task.add_done_callback(_journal_end_done(journal_ends))
+
+    app[CALL_HUB] = Hub(InProcessBus(), settings.call_rejoin_seconds, on_end)
     yield
+    await asyncio.gather(*journal_ends, return_exceptions=True)
+
+
+def _journal_end_done(pending: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the end of a call could not be journaled", exc_info=task.exception())
+
+    return done
 
 
 async def _conntest_peers(app: web.Application) -> AsyncIterator[None]:

@@ -1500,6 +1500,63 @@ PATHS.update(
 DOCUMENT["tags"].append({"name": RECORDINGS})
 
 
+# ---------------------------------------------------------------------------------- call journal (issue 6)
+
+CALL_JOURNAL = "call journal"
+_KBPS = {"type": "integer", "minimum": 0}
+SCHEMAS["CallJournalEvent"] = obj(
+    ["at", "kind", "detail", "incident", "participant", "bitrate_kbps", "packet_loss_pct", "rtt_ms"],
+    at=INSTANT,
+    kind=enum("join", "reconnect", "leave", "ice_state", "quality", "end"),
+    detail=nullable(TEXT) | {"description": "the ICE state, the leave's or the end's reason"},
+    incident={"type": "boolean", "description": "a technical incident (counted by activity)"},
+    participant=nullable(TEXT)
+    | {"description": "the staff member's display name; null for a guest or the end"},
+    bitrate_kbps=nullable(_KBPS),
+    packet_loss_pct=nullable({"type": "number", "minimum": 0, "maximum": 100}),
+    rtt_ms=nullable(_KBPS),
+)
+SCHEMAS["CallJournal"] = obj(
+    ["summary", "events"],
+    summary=obj(
+        [
+            "started_at",
+            "ended_at",
+            "duration_seconds",
+            "reconnections",
+            "incidents",
+            "mean_bitrate_kbps",
+            "worst_packet_loss_pct",
+            "median_rtt_ms",
+            "end_reason",
+        ],
+        started_at=nullable(INSTANT),
+        ended_at=nullable(INSTANT),
+        duration_seconds=nullable({"type": "integer"}),
+        reconnections={"type": "integer"},
+        incidents={"type": "integer"},
+        mean_bitrate_kbps=nullable(_KBPS),
+        worst_packet_loss_pct=nullable({"type": "number"}),
+        median_rtt_ms=nullable(_KBPS),
+        end_reason=nullable(enum("normal", "ice_failed", "timeout", "removed")),
+    ),
+    events={"type": "array", "items": ref("CallJournalEvent")},
+)
+PATHS["/api/v1/appointments/{appointment_id}/call-journal"] = {
+    "get": operation(
+        "GET",
+        "callJournal",
+        CALL_JOURNAL,
+        "The session journal of the appointment's call (joins, leaves, reconnections, network states, "
+        "quality summaries, end): ids and measurements only, for whoever may read the appointment (audited)",
+        ("200", "The journal, oldest event first, and its summary", ref("CallJournal")),
+        parameters=[APPOINTMENT_ID],
+        errors=("NotFound",),
+    )
+}
+DOCUMENT["tags"].append({"name": CALL_JOURNAL})
+
+
 @routes.get("/api/openapi.json", name="api.openapi", action=Action.PUBLIC)
 async def openapi_document(request: web.Request) -> web.Response:
     return web.json_response(DOCUMENT)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from signalling.journal import Quality
 from signalling.protocol import (
     CLIENT_TYPES,
     MAX_MESSAGE_BYTES,
@@ -103,3 +104,28 @@ def test_the_documentation_names_every_message_type_and_close_code() -> None:
         assert f"`{message_type}`" in doc, message_type
     for code in Close:
         assert f"| {int(code)} |" in doc, code
+
+
+# ----------------------------------------------------------------------------- session journal messages
+
+
+def test_network_reports_are_checked_field_by_field() -> None:
+    assert parse('{"v":1,"type":"ice","state":"failed"}').fields == {"state": "failed"}
+    good = parse('{"v":1,"type":"quality","bitrate_kbps":640,"packet_loss_pct":2.345,"rtt_ms":null}')
+    assert good.fields["quality"] == Quality(640, 2.35, None)
+    assert parse('{"v":1,"type":"audio-only","on":true}').fields == {"on": True}
+    assert parse('{"v":1,"type":"document"}').fields == {}
+    for bad in (
+        '{"v":1,"type":"ice","state":"excellent"}',
+        '{"v":1,"type":"ice"}',
+        '{"v":1,"type":"quality","bitrate_kbps":-1,"packet_loss_pct":0,"rtt_ms":1}',
+        '{"v":1,"type":"quality","bitrate_kbps":true,"packet_loss_pct":0,"rtt_ms":1}',
+        '{"v":1,"type":"quality","bitrate_kbps":10,"packet_loss_pct":101,"rtt_ms":1}',
+        '{"v":1,"type":"quality","bitrate_kbps":10,"packet_loss_pct":"1","rtt_ms":1}',
+        '{"v":1,"type":"quality","bitrate_kbps":10,"packet_loss_pct":1,"rtt_ms":60001}',
+        '{"v":1,"type":"quality","bitrate_kbps":10,"packet_loss_pct":NaN,"rtt_ms":1}',
+        '{"v":1,"type":"audio-only","on":"yes"}',
+    ):
+        with pytest.raises(ProtocolViolation) as refused:
+            parse(bad)
+        assert refused.value.close_code == Close.MALFORMED, bad
