@@ -29,7 +29,7 @@ from signalling.journal import (
     join_event,
     quality_event,
 )
-from signalling.model import CallError
+from signalling.model import CallError, Seat
 from signalling.protocol import (
     MAX_MESSAGE_BYTES,
     RELAYED_TYPES,
@@ -74,6 +74,9 @@ async def _ticket(request: web.Request) -> service.Ticket:
 
 def _page_config(request: web.Request, ticket: service.Ticket) -> dict[str, Any]:
     settings = request.app[SETTINGS]
+    router = request.app.router
+    appointment_id = str(ticket.appointment_id)
+    care_home = ticket.seat is Seat.CARE_HOME
     return {
         "token": ticket.token,
         "iceServers": ticket.ice_servers,
@@ -88,6 +91,16 @@ def _page_config(request: web.Request, ticket: service.Ticket) -> dict[str, Any]
         "csrf": csrf_token(request),
         # The session journal: a quality summary from getStats this often (signalling.journal).
         "qualitySeconds": QUALITY_REPORT_SECONDS,
+        "seat": ticket.seat.value,
+        # The preparation documents beside the video, and where a photo taken during the call goes.
+        "documents": str(router["api.appointments.documents"].url_for(appointment_id=appointment_id)),
+        "upload": str(router["api.appointments.documents.upload"].url_for(appointment_id=appointment_id))
+        if care_home
+        else None,
+        # When the network is too weak even for audio: the same question as a tele-expertise request.
+        "expertise": str(router["expertise.new"].url_for().with_query(from_appointment=appointment_id))
+        if care_home
+        else None,
     }
 
 

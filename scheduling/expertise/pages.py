@@ -24,6 +24,7 @@ from records.documents.routes import READ_CHUNK, upload_limits
 from records.documents.service import Upload
 from records.residents import service as residents_service
 from records.residents.model import Resident
+from scheduling import service as scheduling_service
 from scheduling.expertise import attachments, service
 from scheduling.expertise.model import (
     MAX_ANSWER,
@@ -231,7 +232,37 @@ async def expertise_new(request: web.Request) -> web.StreamResponse:
         "consent_method": ConsentMethod.ORAL.value,
         "physician_agreement": "true",
     }
+    values.update(await _from_appointment(request, now))
     return await _render_form(request, values)
+
+
+async def _from_appointment(request: web.Request, now: datetime) -> dict[str, str]:
+    """``?from_appointment=<id>``: the call page's "continue as a tele-expertise" when the network is too
+    weak for video. The request starts from that appointment's resident, specialty, reason and details
+    (read through the appointment's policy, audited); nothing of it travels in the URL but its id."""
+    try:
+        appointment_id = UUID(request.query.get("from_appointment", "")[:36])
+    except ValueError:
+        return {}
+    view = await scheduling_service.view_appointment(
+        uow_of(request),
+        request.app[KEYRING],
+        current_principal(request),
+        appointment_id,
+        now,
+        client_address_of(request),
+    )
+    a = view.appointment
+    local = a.starts_at.astimezone(PARIS)
+    lead = gettext_(
+        "Continued from the teleconsultation of %(date)s at %(time)s: the network was too weak for video."
+    ) % {"date": local.strftime("%d/%m/%Y"), "time": local.strftime("%H:%M")}
+    return {
+        "resident_id": str(a.resident_id),
+        "specialty": a.specialty.value,
+        "reason": a.qualification.reason.value,
+        "context": f"{lead}\n{a.qualification.details}"[:MAX_CONTEXT],
+    }
 
 
 async def _read_submission(

@@ -166,3 +166,21 @@ async def test_a_hang_up_after_the_network_failed_ends_the_call_as_a_network_fai
     await closed_with(expert)
     events = await journal_with(env, appointment_id, "end")
     assert [e.detail for e in events if e.kind.value == "end"] == ["ice_failed"]
+
+
+async def test_continuing_as_a_tele_expertise_starts_from_the_appointment(env: Env) -> None:
+    appointment_id = await booked_and_open(env)
+    await env.login(Role.IDE)
+    call = await env.client.get(f"/appointments/{appointment_id}/call")
+    assert f"/expertise/new?from_appointment={appointment_id}" in await call.text()
+    response = await env.client.get(f"/expertise/new?from_appointment={appointment_id}")
+    text = unescape(await response.text())
+    assert response.status == 200
+    assert "Suite de la téléconsultation du" in text and "le réseau était trop faible" in text
+    assert await audited(env, "appointment.read")  # the appointment was read through its policy, and audited
+    # Garbage in the parameter: the plain empty form, no error.
+    plain = await env.client.get("/expertise/new?from_appointment=not-an-id")
+    assert plain.status == 200 and "Suite de la téléconsultation" not in unescape(await plain.text())
+    # An appointment that does not exist: 404 with a message, not a half-filled form.
+    missing = await env.client.get(f"/expertise/new?from_appointment={uuid.uuid4()}")
+    assert missing.status == 404

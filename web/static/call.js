@@ -16,6 +16,13 @@
   const muteButton = document.getElementById("call-mute");
   const cameraButton = document.getElementById("call-camera");
   const hangupButton = document.getElementById("call-hangup");
+  const qualityLine = document.getElementById("call-quality");
+  const fallback = document.getElementById("call-fallback");
+  const audioOnlyButton = document.getElementById("call-audio-only");
+  const toExpertise = document.getElementById("call-to-expertise");
+  const photoButton = document.getElementById("call-photo");
+  const photoStatus = document.getElementById("call-photo-status");
+  const documentsPanel = document.getElementById("call-documents");
   const messages = {};
   root.querySelectorAll(".call-messages [data-status]").forEach((item) => {
     messages[item.dataset.status] = item.textContent;
@@ -37,6 +44,7 @@
   let retries = 0;
   let lastHeard = 0;
   let beatTimer = null;
+  let sampleTimer = null;
   let disconnectTimer = null;
   let iceServers = config.iceServers;
   let generation = 0; // how many peer connections this page has started (for the browser tests)
@@ -66,7 +74,10 @@
 
   function addLocalTracks(peer) {
     if (localStream) {
-      localStream.getTracks().forEach((track) => peer.addTrack(track, localStream));
+      localStream.getTracks().forEach((track) => {
+        const sender = peer.addTrack(track, localStream);
+        if (audioOnly && track.kind === "video") sender.replaceTrack(null);
+      });
     } else {
       peer.addTransceiver("audio", { direction: "recvonly" });
       peer.addTransceiver("video", { direction: "recvonly" });
@@ -105,6 +116,8 @@
     peer.oniceconnectionstatechange = () => {
       if (pc !== peer) return;
       const state = peer.iceConnectionState;
+      send({ type: "ice", state: state }); // into the session journal
+      networkDownSince = state === "failed" || state === "disconnected" ? networkDownSince || Date.now() : 0;
       clearTimeout(disconnectTimer);
       if (state === "connected" || state === "completed") {
         show("connected");
@@ -209,10 +222,17 @@
         onCandidate(message.candidate);
         break;
       case "mute":
+        peerVideoOff = message.video;
         peerState.textContent = [
           message.audio ? peerState.dataset.audio : "",
           message.video ? peerState.dataset.video : "",
         ].filter(Boolean).join(" ");
+        break;
+      case "audio-only":
+        setAudioOnly(message.on, true);
+        break;
+      case "document":
+        loadDocuments();
         break;
       default:
         break; // heartbeat, error: nothing to do beyond having heard from the server
@@ -318,10 +338,232 @@
     closePeer();
     if (localStream) localStream.getTracks().forEach((track) => track.stop());
     clearInterval(beatTimer);
-    [muteButton, cameraButton, hangupButton].forEach((button) => {
-      button.disabled = true;
+    clearInterval(sampleTimer);
+    offer(null);
+    [muteButton, cameraButton, hangupButton, photoButton, audioOnlyButton].forEach((button) => {
+      if (button) button.disabled = true;
     });
     show("ended");
+  }
+
+  // ------------------------------------------------------------------ quality, fallbacks (docs/signalling.md)
+
+  // Every SAMPLE_MS the page reads getStats(): the bitrate received, the share of packets lost and the
+  // round-trip time of the selected candidate pair give a level (good, fair, poor) for the indicator; a
+  // summary of the last qualitySeconds goes to the session journal. Poor for POOR_VIDEO_MS with video on:
+  // "audio only" is offered; still poor in audio only (or no network) for GIVE_UP_MS: a tele-expertise.
+  const SAMPLE_MS = 2000;
+  const POOR_VIDEO_MS = 6000;
+  const GIVE_UP_MS = 15000;
+  let audioOnly = false;
+  let peerVideoOff = false;
+  let previous = null;
+  let samples = [];
+  let poorSince = 0;
+  let networkDownSince = 0;
+  let lastReport = Date.now();
+  let forcedLevel = null; // for the browser tests: window.teleconsultCall.pretendQuality(level)
+  let photosSaved = 0;
+
+  function levelOf(kbps, loss, rtt) {
+    const videoExpected = !audioOnly && !peerVideoOff;
+    if (loss >= 10 || (rtt !== null && rtt >= 1000) || kbps < (videoExpected ? 150 : 16)) return "poor";
+    if (loss >= 3 || (rtt !== null && rtt >= 400) || kbps < (videoExpected ? 400 : 24)) return "fair";
+    return "good";
+  }
+
+  async function sample() {
+    if (!pc || ended) return;
+    const peer = pc;
+    let stats;
+    try {
+      stats = await peer.getStats();
+    } catch (error) {
+      return;
+    }
+    let bytes = 0;
+    let received = 0;
+    let lost = 0;
+    let rtt = null;
+    stats.forEach((report) => {
+      if (report.type === "inbound-rtp") {
+        bytes += report.bytesReceived || 0;
+        received += report.packetsReceived || 0;
+        lost += report.packetsLost || 0;
+      } else if (report.type === "candidate-pair" && report.nominated && report.state === "succeeded") {
+        if (typeof report.currentRoundTripTime === "number") rtt = Math.round(report.currentRoundTripTime * 1000);
+      }
+    });
+    const now = Date.now();
+    const connected = ["connected", "completed"].includes(peer.iceConnectionState);
+    if (previous && previous.peer === peer && connected) {
+      const seconds = Math.max(0.5, (now - previous.at) / 1000);
+      const kbps = Math.max(0, ((bytes - previous.bytes) * 8) / 1000 / seconds);
+      const newLost = Math.max(0, lost - previous.lost);
+      const newReceived = Math.max(0, received - previous.received);
+      const loss = newReceived + newLost > 0 ? (100 * newLost) / (newReceived + newLost) : 0;
+      samples.push({ kbps: kbps, loss: loss, rtt: rtt });
+      showLevel(forcedLevel || levelOf(kbps, loss, rtt), now);
+    } else if (!connected && networkDownSince) {
+      showLevel("poor", now);
+    }
+    previous = { peer: peer, at: now, bytes: bytes, received: received, lost: lost };
+    if (now - lastReport >= config.qualitySeconds * 1000) report(now);
+  }
+
+  function report(now) {
+    lastReport = now;
+    if (!samples.length) return;
+    const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
+    const rtts = samples.map((s) => s.rtt).filter((r) => r !== null).sort((a, b) => a - b);
+    send({
+      type: "quality",
+      bitrate_kbps: Math.min(100000, Math.round(mean(samples.map((s) => s.kbps)))),
+      packet_loss_pct: Math.min(100, Math.round(mean(samples.map((s) => s.loss)) * 100) / 100),
+      rtt_ms: rtts.length ? Math.min(60000, rtts[Math.floor(rtts.length / 2)]) : null,
+    });
+    samples = [];
+  }
+
+  function showLevel(level, now) {
+    qualityLine.hidden = false;
+    qualityLine.dataset.level = level;
+    qualityLine.querySelector(".call-quality-text").textContent = qualityLine.dataset[level];
+    poorSince = level === "poor" ? poorSince || now : 0;
+    const downFor = networkDownSince ? now - networkDownSince : 0;
+    const poorFor = poorSince ? now - poorSince : 0;
+    const giveUp = (audioOnly && poorFor >= GIVE_UP_MS) || downFor >= GIVE_UP_MS;
+    if (giveUp) offer("expertise");
+    else if (!audioOnly && poorFor >= POOR_VIDEO_MS) offer("audio");
+    else if (!audioOnly && level === "good") offer(null);
+  }
+
+  // What the banner offers: "audio" (switch to audio only), "audio-on" (audio only is on), "expertise"
+  // (continue as a tele-expertise), or null (nothing: hidden).
+  function offer(what) {
+    fallback.hidden = what === null;
+    fallback.dataset.offer = what || "";
+    fallback.querySelectorAll("[data-fallback]").forEach((line) => {
+      line.hidden = line.dataset.fallback !== what;
+    });
+    if (toExpertise) toExpertise.hidden = what !== "expertise";
+  }
+
+  function setAudioOnly(on, fromPeer) {
+    if (audioOnly === on) return;
+    audioOnly = on;
+    poorSince = 0;
+    const video = localStream ? localStream.getVideoTracks()[0] || null : null;
+    if (pc && video) {
+      // The video transceivers (told by what they receive): stop or resume sending, no renegotiation.
+      pc.getTransceivers()
+        .filter((transceiver) => transceiver.receiver.track.kind === "video")
+        .forEach((transceiver) => transceiver.sender.replaceTrack(on ? null : video).catch(() => {}));
+    }
+    audioOnlyButton.textContent = on ? audioOnlyButton.dataset.off : audioOnlyButton.dataset.on;
+    audioOnlyButton.setAttribute("aria-pressed", on ? "true" : "false");
+    remoteVideo.classList.toggle("call-remote-off", on);
+    peerState.textContent = on ? peerState.dataset.audioOnly : "";
+    offer(on ? "audio-on" : null);
+    if (!fromPeer) send({ type: "audio-only", on: on });
+  }
+
+  // --------------------------------------------------------------------- photos and documents
+
+  async function takePhoto() {
+    if (!localStream || !localVideo.videoWidth || !config.upload) return;
+    photoButton.disabled = true;
+    photoStatus.textContent = "";
+    try {
+      const canvas = document.createElement("canvas");
+      canvas.width = localVideo.videoWidth;
+      canvas.height = localVideo.videoHeight;
+      canvas.getContext("2d").drawImage(localVideo, 0, 0, canvas.width, canvas.height);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
+      const form = new FormData();
+      const time = new Date().toLocaleTimeString("fr-FR", { hour: "2-digit", minute: "2-digit" });
+      form.append("title", photoButton.dataset.title + " " + time);
+      form.append("file", blob, "photo.jpg");
+      const response = await fetch(config.upload, {
+        method: "POST",
+        body: form,
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": config.csrf, Accept: "application/json" },
+      });
+      if (!response.ok) {
+        let message = photoButton.dataset.failed;
+        try {
+          message = (await response.json()).message || message;
+        } catch (error) {
+          // not JSON: the generic message
+        }
+        throw new Error(message);
+      }
+      photoStatus.textContent = photoButton.dataset.saved;
+      photosSaved += 1;
+      send({ type: "document" });
+    } catch (error) {
+      photoStatus.textContent = error.message || photoButton.dataset.failed;
+    } finally {
+      photoButton.disabled = ended;
+    }
+  }
+
+  async function loadDocuments() {
+    if (!documentsPanel) return;
+    const list = documentsPanel.querySelector("[data-documents-list]");
+    let documents;
+    try {
+      const response = await fetch(config.documents, {
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) throw new Error(String(response.status));
+      documents = (await response.json()).documents;
+    } catch (error) {
+      list.replaceChildren(item(documentsPanel.dataset.error));
+      return;
+    }
+    if (!documents.length) {
+      list.replaceChildren(item(documentsPanel.dataset.none));
+      return;
+    }
+    list.replaceChildren(
+      ...documents
+        .slice()
+        .reverse() // the newest first: a photo just taken is at the top
+        .map((document_) => {
+          const entry = document.createElement("li");
+          const link = document.createElement("a");
+          link.href = document_.download_url;
+          link.target = "_blank";
+          link.rel = "noopener";
+          if (document_.content_type.startsWith("image/")) {
+            const image = document.createElement("img");
+            image.src = document_.download_url;
+            image.alt = "";
+            image.loading = "lazy";
+            link.append(image);
+          }
+          link.append(document.createTextNode(document_.title));
+          const when = document.createElement("small");
+          when.textContent = new Date(document_.uploaded_at).toLocaleString("fr-FR", {
+            day: "2-digit",
+            month: "2-digit",
+            hour: "2-digit",
+            minute: "2-digit",
+          });
+          entry.append(link, when);
+          return entry;
+        })
+    );
+  }
+
+  function item(text) {
+    const entry = document.createElement("li");
+    entry.textContent = text;
+    return entry;
   }
 
   // For the browser tests: frames decoded from the other side so far.
@@ -336,6 +578,14 @@
     },
     state: () => root.dataset.state,
     generation: () => generation,
+    quality: () => qualityLine.dataset.level,
+    offer: () => (fallback.hidden ? null : fallback.dataset.offer),
+    audioOnly: () => audioOnly,
+    photosSaved: () => photosSaved,
+    // Pretend the network is this bad (or null: measure again), to exercise the fallbacks.
+    pretendQuality: (level) => {
+      forcedLevel = level;
+    },
     connection: () => (pc ? pc.signalingState + "/" + pc.iceConnectionState : "none"),
   };
 
@@ -343,15 +593,20 @@
     muteButton.addEventListener("click", () => toggle(muteButton, "audio"));
     cameraButton.addEventListener("click", () => toggle(cameraButton, "video"));
     hangupButton.addEventListener("click", hangUp);
+    audioOnlyButton.addEventListener("click", () => setAudioOnly(!audioOnly, false));
+    if (photoButton) photoButton.addEventListener("click", takePhoto);
+    loadDocuments();
     try {
       localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
       localVideo.srcObject = localStream;
     } catch (error) {
       show("no-camera");
       muteButton.disabled = cameraButton.disabled = true;
+      if (photoButton) photoButton.disabled = true;
     }
     connect(config.token);
     beatTimer = setInterval(heartbeat, config.heartbeatSeconds * 1000);
+    sampleTimer = setInterval(sample, SAMPLE_MS);
   }
 
   start();
