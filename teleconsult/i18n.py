@@ -19,6 +19,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import Translations
 
 LANGUAGES = ("fr", "en")
@@ -98,3 +99,13 @@ def local_day(value: date, fmt: str = "full") -> str:
 
 def local_time(value: datetime) -> str:
     return format_time(value.astimezone(PARIS), format="short", locale=Locale.parse(current_language()))
+
+
+def local_decimal(value: float, digits: int = 1) -> str:
+    """A measurement as the reader writes numbers (0,5 in French)."""
+    return format_decimal(value, format=f"0.{'0' * digits}", locale=Locale.parse(current_language()))
+
+
+def local_time_seconds(value: datetime) -> str:
+    """With the seconds (a call's journal, where several events share a minute)."""
+    return format_time(value.astimezone(PARIS), format="medium", locale=Locale.parse(current_language()))

@@ -27,6 +27,8 @@ class Renderer:
         self.env.filters["datetime"] = i18n.local_datetime
         self.env.filters["date"] = i18n.local_date
         self.env.filters["time"] = i18n.local_time
+        self.env.filters["time_seconds"] = i18n.local_time_seconds
+        self.env.filters["decimal"] = i18n.local_decimal
         self.env.filters["day"] = i18n.local_day
         self.env.globals.update(globals_ or {})
 

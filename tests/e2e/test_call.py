@@ -209,6 +209,80 @@ def test_two_pages_see_each_other_and_the_call_resumes_after_a_reload(
             context.close()
 
 
+def test_a_photo_during_the_call_the_fallbacks_of_a_weak_network_and_the_journal_after(
+    call_server: tuple[DemoServer, uuid.UUID], media_browser: Browser
+) -> None:
+    server, appointment_id = call_server
+    contexts = [media_browser.new_context(viewport={"width": 1280, "height": 800}) for _ in range(2)]
+    try:
+        expert = join_from_the_appointment(contexts[0], server, "geriatre.demo", appointment_id)
+        nurse = join_from_the_appointment(contexts[1], server, "idec.demo", appointment_id)
+        pages = {"expert": expert, "nurse": nurse}
+        PAGES.clear()
+        PAGES.update(pages)
+        for name, page in pages.items():
+            wait_until(lambda p=page: frames(p) > 0, CONNECT_TIMEOUT_SECONDS, f"{name} decodes video")  # type: ignore[misc]
+            wait_until(
+                lambda p=page: p.evaluate("teleconsultCall.quality()") in ("good", "fair", "poor"),  # type: ignore[misc]
+                CONNECT_TIMEOUT_SECONDS,
+                f"{name}'s quality indicator shows a level",
+            )
+
+        # The nurse photographs the wound with the tablet's camera: it lands beside the expert's video.
+        nurse.get_by_role("button", name="Prendre une photo").click()
+        wait_until(
+            lambda: "Photo enregistrée" in nurse.locator("#call-photo-status").inner_text(),
+            CONNECT_TIMEOUT_SECONDS,
+            "the nurse's photo is saved",
+        )
+        photo = expert.locator("#call-documents li", has_text="Photo prise pendant l'appel")
+        wait_until(lambda: photo.count() >= 1, CONNECT_TIMEOUT_SECONDS, "the expert sees the photo")
+        wait_until(
+            lambda: bool(
+                expert.evaluate(
+                    "() => [...document.querySelectorAll('#call-documents img')]"
+                    ".some((i) => i.complete && i.naturalWidth > 0)"
+                )
+            ),
+            CONNECT_TIMEOUT_SECONDS,
+            "the photo's thumbnail is decoded (the download decrypts it)",
+        )
+
+        # The network turns bad on the tablet: audio only is offered, taken, and applies to both sides.
+        nurse.evaluate("teleconsultCall.pretendQuality('poor')")
+        wait_until(lambda: nurse.evaluate("teleconsultCall.offer()") == "audio", 30, "audio only is offered")
+        nurse.get_by_role("button", name="Passer en audio seulement").click()
+        for name, page in pages.items():
+            wait_until(
+                lambda p=page: p.evaluate("teleconsultCall.audioOnly()"), 30, f"{name} is in audio only"
+            )  # type: ignore[misc]
+        # Still too weak in audio only: the nurse is offered to go on as a tele-expertise.
+        link = nurse.get_by_role("link", name="Continuer en téléexpertise")
+        wait_until(lambda: link.is_visible(), 60, "the tele-expertise is offered")
+        assert f"from_appointment={appointment_id}" in (link.get_attribute("href") or "")
+        if os.environ.get("TELECONSULT_SCREENSHOTS") == "1":
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            expert.screenshot(path=str(SCREENSHOTS / "call-expert-documents.png"), full_page=True)
+            nurse.screenshot(path=str(SCREENSHOTS / "call-nurse-fallback.png"), full_page=True)
+
+        for page in pages.values():
+            page.get_by_role("button", name="Raccrocher").click()
+        # After the call, the expert reads its journal on the appointment page.
+        expert.goto(server.url(f"/appointments/{appointment_id}"))
+        journal = expert.locator("#journal")
+        wait_until(lambda: journal.count() == 1, 30, "the appointment page shows the call's journal")
+        text = journal.text_content() or ""
+        assert "Reconnexions" in text and "A rejoint l'appel" in text and "État du réseau" in text, text
+        # The pages' quality summaries (the first after 10 s, the last at the hang-up) are there too.
+        assert "Débit moyen reçu" in text and "Qualité de la connexion" in text, text
+        if os.environ.get("TELECONSULT_SCREENSHOTS") == "1":
+            expert.locator("#journal summary").click()
+            journal.screenshot(path=str(SCREENSHOTS / "call-journal-expert.png"))
+    finally:
+        for context in contexts:
+            context.close()
+
+
 def test_the_call_page_is_accessible(
     call_server: tuple[DemoServer, uuid.UUID], media_browser: Browser
 ) -> None:

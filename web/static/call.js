@@ -333,6 +333,7 @@
     if (ended) return;
     ended = true;
     stopRecording();
+    report(Date.now()); // what was measured since the last summary, before leaving
     send({ type: "leave" });
     if (socket) socket.close(1000);
     closePeer();
@@ -361,7 +362,8 @@
   let samples = [];
   let poorSince = 0;
   let networkDownSince = 0;
-  let lastReport = Date.now();
+  // The first summary after 10 s (a short call has one too), then every qualitySeconds.
+  let lastReport = Date.now() - Math.max(0, config.qualitySeconds - 10) * 1000;
   let forcedLevel = null; // for the browser tests: window.teleconsultCall.pretendQuality(level)
   let photosSaved = 0;
 
