@@ -11,6 +11,7 @@ Every wait is a bounded poll of a condition; no sleep is an assertion.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -153,16 +154,30 @@ def join_from_the_appointment(
     return page
 
 
+@contextlib.contextmanager
+def both_sides_in_the_call(
+    browser: Browser, server: DemoServer, appointment_id: uuid.UUID, viewport: tuple[int, int]
+) -> Iterator[tuple[Page, Page]]:
+    """geriatre.demo and idec.demo in the appointment's call, each in a browser context of their own."""
+    size = {"width": viewport[0], "height": viewport[1]}
+    contexts = [browser.new_context(viewport=size) for _ in range(2)]  # type: ignore[arg-type]
+    try:
+        expert = join_from_the_appointment(contexts[0], server, "geriatre.demo", appointment_id)
+        nurse = join_from_the_appointment(contexts[1], server, "idec.demo", appointment_id)
+        PAGES.clear()
+        PAGES.update({"expert": expert, "nurse": nurse})
+        yield expert, nurse
+    finally:
+        for context in contexts:
+            context.close()
+
+
 def test_two_pages_see_each_other_and_the_call_resumes_after_a_reload(
     call_server: tuple[DemoServer, uuid.UUID], media_browser: Browser
 ) -> None:
     server, appointment_id = call_server
-    contexts = [media_browser.new_context(viewport={"width": 1024, "height": 768}) for _ in range(2)]
-    try:
-        expert = join_from_the_appointment(contexts[0], server, "geriatre.demo", appointment_id)
-        nurse = join_from_the_appointment(contexts[1], server, "idec.demo", appointment_id)
+    with both_sides_in_the_call(media_browser, server, appointment_id, (1024, 768)) as (expert, nurse):
         pages = {"expert": expert, "nurse": nurse}
-        PAGES.update(pages)
         for name, page in pages.items():
             wait_until(lambda p=page: frames(p) > 0, CONNECT_TIMEOUT_SECONDS, f"{name} decodes video")  # type: ignore[misc]
         for name, page in pages.items():
@@ -204,22 +219,14 @@ def test_two_pages_see_each_other_and_the_call_resumes_after_a_reload(
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             expert.screenshot(path=str(SCREENSHOTS / "call-expert.png"), full_page=True)
             nurse.screenshot(path=str(SCREENSHOTS / "call-nurse.png"), full_page=True)
-    finally:
-        for context in contexts:
-            context.close()
 
 
 def test_a_photo_during_the_call_the_fallbacks_of_a_weak_network_and_the_journal_after(
     call_server: tuple[DemoServer, uuid.UUID], media_browser: Browser
 ) -> None:
     server, appointment_id = call_server
-    contexts = [media_browser.new_context(viewport={"width": 1280, "height": 800}) for _ in range(2)]
-    try:
-        expert = join_from_the_appointment(contexts[0], server, "geriatre.demo", appointment_id)
-        nurse = join_from_the_appointment(contexts[1], server, "idec.demo", appointment_id)
+    with both_sides_in_the_call(media_browser, server, appointment_id, (1280, 800)) as (expert, nurse):
         pages = {"expert": expert, "nurse": nurse}
-        PAGES.clear()
-        PAGES.update(pages)
         for name, page in pages.items():
             wait_until(lambda p=page: frames(p) > 0, CONNECT_TIMEOUT_SECONDS, f"{name} decodes video")  # type: ignore[misc]
             wait_until(
@@ -278,9 +285,6 @@ def test_a_photo_during_the_call_the_fallbacks_of_a_weak_network_and_the_journal
         if os.environ.get("TELECONSULT_SCREENSHOTS") == "1":
             expert.locator("#journal summary").click()
             journal.screenshot(path=str(SCREENSHOTS / "call-journal-expert.png"))
-    finally:
-        for context in contexts:
-            context.close()
 
 
 def test_the_call_page_is_accessible(
