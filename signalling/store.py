@@ -66,6 +66,22 @@ call_events = Table(
 )
 
 
+def _row(event: CallEvent) -> dict[str, Any]:
+    quality = event.quality
+    return {
+        "id": uuid4(),
+        "appointment_id": event.appointment_id,
+        "user_id": event.user_id,
+        "kind": event.kind.value,
+        "detail": event.detail,
+        "incident": event.incident,
+        "bitrate_kbps": quality.bitrate_kbps if quality else None,
+        "packet_loss_pct": quality.packet_loss_pct if quality else None,
+        "rtt_ms": quality.rtt_ms if quality else None,
+        "at": event.at,
+    }
+
+
 def incidents_by_appointment() -> Select[tuple[object, ...]]:
     """(appointment_id, incidents) for every appointment whose journal holds a technical incident."""
     return (
@@ -102,21 +118,12 @@ class SignallingStore:
     # ------------------------------------------------------------------------------------------ journal
 
     async def add_event(self, event: CallEvent) -> None:
-        quality = event.quality
-        await self._session.execute(
-            insert(call_events).values(
-                id=uuid4(),
-                appointment_id=event.appointment_id,
-                user_id=event.user_id,
-                kind=event.kind.value,
-                detail=event.detail,
-                incident=event.incident,
-                bitrate_kbps=quality.bitrate_kbps if quality else None,
-                packet_loss_pct=quality.packet_loss_pct if quality else None,
-                rtt_ms=quality.rtt_ms if quality else None,
-                at=event.at,
-            )
-        )
+        await self._session.execute(insert(call_events).values(_row(event)))
+
+    async def add_events(self, events: list[CallEvent]) -> None:
+        """Many at once (the demo's history)."""
+        if events:
+            await self._session.execute(insert(call_events), [_row(event) for event in events])
 
     async def events_of(self, appointment_id: UUID) -> list[CallEvent]:
         """The appointment's journal in time order (the order of insertion within one instant)."""

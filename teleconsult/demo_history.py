@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from records.residents import service as residents_service
 from records.residents.fields import SealingKeys
@@ -55,7 +55,18 @@ from scheduling.model import (
 )
 from scheduling.service import is_french_holiday
 from scheduling.store import SchedulingStore, appointments
-from signalling.store import call_events
+from signalling.journal import (
+    CallEvent,
+    EndReason,
+    LeaveReason,
+    Quality,
+    end_event,
+    ice_event,
+    join_event,
+    leave_event,
+    quality_event,
+)
+from signalling.store import SignallingStore
 from teleconsult.db import UnitOfWork
 from teleconsult.identity.model import Establishment, EstablishmentKind, Role, Specialty, User
 from teleconsult.identity.store import IdentityStore
@@ -178,8 +189,8 @@ async def write_history(
     incidents: Sequence[uuid.UUID],
     now: datetime,
 ) -> None:
-    """Write appointments and requests sealed under their residents' keys, and one technical incident in the
-    call journal of each appointment of ``incidents``, in one transaction."""
+    """Write appointments and requests sealed under their residents' keys, and the call journal of each
+    held consultation (a lost connection and a return in those of ``incidents``), in one transaction."""
     async with new_uow() as uow:
         resident_ids = sorted({a.resident_id for a in visits} | {r.resident_id for r in requests})
         dossier: dict[uuid.UUID, DossierKey] = await residents_service.dossier_keys_in(
@@ -196,24 +207,63 @@ async def write_history(
             await expertise.add(replace(sent, version=1), key, now)
             if request.status is not ExpertiseStatus.SUBMITTED:
                 await expertise.save(replace(request, version=2), ExpertiseStatus.SUBMITTED, 1, key, now)
-        starts = {a.id: a.starts_at for a in visits}
-        if incidents:
-            await uow.session.execute(
-                insert(call_events),
-                [
-                    dict(
-                        id=uuid.uuid4(),
-                        appointment_id=appointment_id,
-                        user_id=None,
-                        kind="incident",
-                        detail="media_lost",
-                        incident=True,
-                        at=starts[appointment_id] + timedelta(minutes=10),
-                    )
-                    for appointment_id in incidents
-                ],
-            )
+        rng = random.Random(SEED + 1)  # noqa: S311 - fictitious activity, not secrets
+        chosen = set(incidents)
+        journal = [
+            event
+            for a in visits
+            if a.status is AppointmentStatus.DONE
+            for event in demo_journal(rng, a.id, a.expert_id, a.created_by, a.starts_at, a.id in chosen)
+        ]
+        await uow.store(SignallingStore).add_events(journal)
         await uow.commit()
+
+
+def demo_journal(
+    rng: random.Random,
+    appointment_id: uuid.UUID,
+    expert_id: uuid.UUID,
+    nurse_id: uuid.UUID,
+    starts_at: datetime,
+    incident: bool,
+) -> list[CallEvent]:
+    """What the call pages and the server write during a 15 to 30 minute call (signalling.journal): the
+    nurse joins first, the expert at the start, both networks connect, a quality summary every five minutes
+    (the pages send one every 30 s; fewer keep the demo light), and, with ``incident``, the tablet's Wi-Fi
+    drops once and the nurse comes back."""
+    at = starts_at - timedelta(seconds=rng.randint(60, 240))
+    events = [join_event(appointment_id, nurse_id, False, at)]
+    at = starts_at + timedelta(seconds=rng.randint(0, 90))
+    events.append(join_event(appointment_id, expert_id, False, at))
+
+    def connect(moment: datetime) -> None:
+        for who in (nurse_id, expert_id):
+            events.append(ice_event(appointment_id, who, "checking", moment))
+            events.append(ice_event(appointment_id, who, "connected", moment + timedelta(seconds=1)))
+
+    connect(at + timedelta(seconds=1))
+    minutes = rng.randint(15, 30)
+    drop_at = rng.randint(4, minutes - 4) if incident else -1
+    for minute in range(0, minutes, 5):
+        dropping = minute <= drop_at < minute + 5  # the summary before the drop says the network was poor
+        for who in (nurse_id, expert_id) if minute else ():
+            quality = Quality(
+                rng.randint(250, 500) if dropping else rng.randint(600, 1400),
+                round(rng.uniform(6, 14) if dropping else rng.uniform(0, 2), 2),
+                rng.randint(150, 400) if dropping else rng.randint(20, 90),
+            )
+            events.append(quality_event(appointment_id, who, quality, at + timedelta(minutes=minute)))
+        if dropping:
+            lost = at + timedelta(minutes=drop_at)
+            events.append(leave_event(appointment_id, nurse_id, LeaveReason.DROPPED, lost))
+            back = lost + timedelta(seconds=rng.randint(8, 40))
+            events.append(join_event(appointment_id, nurse_id, True, back))
+            connect(back + timedelta(seconds=1))
+    end = at + timedelta(minutes=minutes)
+    events.append(leave_event(appointment_id, expert_id, LeaveReason.NORMAL, end))
+    events.append(leave_event(appointment_id, nurse_id, LeaveReason.NORMAL, end + timedelta(seconds=3)))
+    events.append(end_event(appointment_id, EndReason.NORMAL, end + timedelta(seconds=3)))
+    return sorted(events, key=lambda event: event.at)
 
 
 def _working_days(first: date, last: date) -> list[date]:

@@ -3,6 +3,7 @@ summary the expert reads."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from signalling.journal import (
     quality_event,
     summarise,
 )
+from teleconsult.demo_history import demo_journal
 
 ROOM = uuid.uuid4()
 NURSE, EXPERT = uuid.uuid4(), uuid.uuid4()
@@ -88,3 +90,16 @@ def test_a_quality_summary_out_of_range_is_refused() -> None:
     for bad in ((-1, 0, 0), (1.5, 0, 0), (1, -0.1, 0), (1, float("inf"), 0), (1, 0, -1), (1, False, 0)):
         with pytest.raises(InvalidQuality):
             Quality.checked(*bad)
+
+
+def test_the_demo_s_journals_read_like_real_calls() -> None:
+    rng = random.Random(7)
+    for incident in (False, True) * 20:
+        events = demo_journal(rng, ROOM, EXPERT, NURSE, T0, incident)
+        assert [e.at for e in events] == sorted(e.at for e in events)
+        summary = summarise(events)
+        assert summary.end_reason is EndReason.NORMAL
+        assert timedelta(minutes=15) <= summary.duration <= timedelta(minutes=35)  # type: ignore[operator]
+        assert summary.reconnections == (1 if incident else 0)
+        assert summary.incidents == (2 if incident else 0)  # the drop and the return
+        assert summary.mean_bitrate_kbps is not None
