@@ -79,9 +79,15 @@ async def receive(socket: ClientWebSocketResponse) -> dict[str, Any]:
 
 
 async def closed_with(socket: ClientWebSocketResponse) -> int | None:
+    """The close code the server sent. Read from its close frame: aiohttp's client answers that frame and,
+    when the server has already shut the connection by then (it may, having sent its close), overwrites
+    ``socket.close_code`` with 1006 although the server's code arrived."""
     while True:
         frame = await socket.receive(timeout=WAIT)
-        if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
+        if frame.type is WSMsgType.CLOSE:
+            code: int = frame.data
+            return code
+        if frame.type in (WSMsgType.CLOSED, WSMsgType.CLOSING):
             return socket.close_code
         assert frame.type is WSMsgType.TEXT
 
