@@ -249,19 +249,20 @@ async def hold_seat(
     app = request.app
     settings = app[SETTINGS]
     hub = app[CALL_HUB]
-    seated = hub.join(room_id, connection)
-    connection.send(
-        encode(
+
+    def welcome(peer_present: bool) -> str:
+        return encode(
             "joined",
             seat=connection.seat.value,
             polite=connection.seat.is_polite,
-            peer_present=seated.peer_present,
+            peer_present=peer_present,
             heartbeat_seconds=settings.call_heartbeat_seconds,
             rejoin_seconds=settings.call_rejoin_seconds,
         )
-    )
+
+    seated = await hub.join(room_id, connection, welcome)  # the other seat may be elsewhere: ADR 0015
     writer = asyncio.create_task(_write(socket, connection), name="call-writer")
-    beat = asyncio.create_task(_beat(connection, settings.call_heartbeat_seconds), name="call-heartbeat")
+    connection.start_heartbeat(settings.call_heartbeat_seconds, encode("heartbeat"))
     left = False
     try:
         joined = join_event(room_id, connection.journal_user_id, seated.rejoined, app[CLOCK].now())
@@ -270,7 +271,6 @@ async def hold_seat(
     finally:
         reason = _leave_reason(left, connection.close_code)
         ended = hub.leave(room_id, connection, reason, keep_seat=keep_seat)
-        beat.cancel()
         if connection.close_code is None:
             connection.close(Close.NORMAL if left else Close.SILENT)
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
@@ -372,7 +372,7 @@ async def _read(
 async def _write(socket: web.WebSocketResponse, connection: Connection) -> None:
     """The only writer of the socket: messages in order, then the close."""
     while True:
-        item = await connection.outbox.get()
+        item = await connection.next()
         if isinstance(item, Close):
             await _close(socket, item)
             return
@@ -380,9 +380,3 @@ async def _write(socket: web.WebSocketResponse, connection: Connection) -> None:
             await socket.send_str(item)
         except (ConnectionError, RuntimeError):
             return
-
-
-async def _beat(connection: Connection, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        connection.send(encode("heartbeat"))

@@ -38,10 +38,11 @@ from signalling import service as call_service
 from signalling.conntest import CONNTEST_PEERS, EchoPeers
 from signalling.journal import EndReason
 from signalling.model import RoomRules
-from signalling.rooms import Hub, InProcessBus
+from signalling.rooms import Hub, LocalPresence, PgPresence
 from signalling.service import CallConfig
 from signalling.tokens import JoinTokens, load_signing_key
 from teleconsult import health, i18n, openapi
+from teleconsult.bus import BUS, bus_for, postgres_dsn
 from teleconsult.clock import Clock, SystemClock
 from teleconsult.db import UnitOfWork, create_engine, create_session_factory
 from teleconsult.demo import DEMO_EHPAD_NAMES
@@ -53,6 +54,7 @@ from teleconsult.i18n import Catalogues
 from teleconsult.identity import routes as identity_routes
 from teleconsult.identity.model import SessionPolicy, ThrottleRule
 from teleconsult.identity.passwords import Passwords
+from teleconsult.identity.principal_cache import CHANNEL as PRINCIPALS_CHANNEL
 from teleconsult.identity.principal_cache import PrincipalCache
 from teleconsult.identity.service import LoginSettings
 from teleconsult.identity.store import IdentityStore
@@ -211,9 +213,28 @@ def call_config(settings: Settings) -> CallConfig:
     )
 
 
+async def _bus(app: web.Application) -> AsyncIterator[None]:
+    """The processes' bus (ADR 0015): PostgreSQL LISTEN/NOTIFY, or in-process on SQLite. It carries the
+    video rooms' messages and the principal cache's invalidations (ADR 0014) between processes."""
+    bus = bus_for(app[SETTINGS].sqlalchemy_url)
+    await bus.start()
+    app[BUS] = bus
+    cache = app[PRINCIPAL_CACHE]
+    subscription = bus.subscribe(PRINCIPALS_CHANNEL, cache.receive)
+    cache.set_bus(bus)
+    yield
+    cache.set_bus(None)
+    subscription.cancel()
+    await bus.stop()
+
+
 async def _call_rooms(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[CALL_CONFIG] = await asyncio.to_thread(call_config, settings)
+    dsn = postgres_dsn(settings.sqlalchemy_url)
+    presence = PgPresence(dsn) if dsn is not None else LocalPresence()
+    if isinstance(presence, PgPresence):
+        await presence.start()
     journal_ends: set[asyncio.Task[None]] = set()
 
     def on_end(room_id: UUID, reason: EndReason) -> None:
@@ -225,8 +246,21 @@ async def _call_rooms(app: web.Application) -> AsyncIterator[None]:
         journal_ends.add(task)
         task.add_done_callback(_journal_end_done(journal_ends))
 
-    app[CALL_HUB] = Hub(InProcessBus(), settings.call_rejoin_seconds, on_end)
+    hub = Hub(
+        app[BUS],
+        settings.call_rejoin_seconds,
+        presence,
+        check_seconds=settings.call_heartbeat_seconds / 2,
+        on_end=on_end,
+    )
+    hub.start()
+    app[CALL_HUB] = hub
     yield
+    await hub.stop()
+    with contextlib.suppress(TimeoutError):  # the other processes hear this one's participants dropped
+        await asyncio.wait_for(app[BUS].sync(), timeout=2)
+    if isinstance(presence, PgPresence):
+        await presence.stop()
     await asyncio.gather(*journal_ends, return_exceptions=True)
 
 
@@ -304,7 +338,7 @@ def create_app(
     app[reports_routes.REPORT_OUTBOX] = FileOutbox(settings.data_dir / "outbox" / "reports.jsonl")
     app[MAILER] = build_mailer(settings)
     app[LOGIN_SETTINGS] = login_settings(settings)
-    # In-process only; a bus to other processes is wired with app[PRINCIPAL_CACHE].set_bus(...).
+    # Invalidations reach the other processes through the bus (_bus below).
     app[PRINCIPAL_CACHE] = PrincipalCache()
     app[CATALOGUES] = Catalogues(WEB_DIR / "translations")
     app[RENDERER] = Renderer(WEB_DIR / "templates", {"is_demo": settings.is_demo, **TEMPLATE_GLOBALS})
@@ -312,6 +346,7 @@ def create_app(
     app.cleanup_ctx.append(_database)
     if settings.mode == "demo":
         app.cleanup_ctx.append(_demo_residents)
+    app.cleanup_ctx.append(_bus)
     app.cleanup_ctx.append(_call_rooms)
     app.cleanup_ctx.append(_conntest_peers)
     app.on_shutdown.append(_close_calls)
