@@ -20,6 +20,7 @@ from records.blobs import LocalBlobStore
 from records.crypto import CryptoError, KeyFileError, LocalKeyring, ReloadingKeyring, generate_key_file
 from records.documents import pages as documents_pages
 from records.documents import routes as documents_routes
+from records.reports import expertise_routes as reports_expertise_routes
 from records.reports import pages as reports_pages
 from records.reports import routes as reports_routes
 from records.reports.outbox import FileOutbox
@@ -336,6 +337,7 @@ def create_app(
     app[KEYRING] = ReloadingKeyring(lambda: load_keyring(settings))
     app[BLOB_STORE] = LocalBlobStore(settings.blob_dir)
     app[reports_routes.REPORT_OUTBOX] = FileOutbox(settings.data_dir / "outbox" / "reports.jsonl")
+    app[expertise_routes.ANSWER_FOLLOW_UP] = reports_expertise_routes.after_answer
     app[MAILER] = build_mailer(settings)
     app[LOGIN_SETTINGS] = login_settings(settings)
     # Invalidations reach the other processes through the bus (_bus below).
@@ -378,5 +380,6 @@ def create_app(
     mount(app, activity_routes.routes)
     mount(app, reports_routes.routes)
     mount(app, reports_pages.routes)
+    mount(app, reports_expertise_routes.routes)
     mount_static(app, "/static", WEB_DIR / "static")
     return app

@@ -794,6 +794,26 @@ def download_operation(
     return found
 
 
+def expertise_pdf_operation() -> Schema:
+    """The compte-rendu of an answered tele-expertise request: made at the first download if the answer
+    could not make it; 503 when no PDF can be produced on this server (the answer itself is kept)."""
+    found = download_operation(
+        "downloadExpertisePdf",
+        "The compte-rendu of an answered tele-expertise request as a PDF, whole or one byte range, for "
+        "those who may read the request (read audited; 404 while it has no answer)",
+        EXPERTISE_ID,
+    )
+    found["tags"] = [EXPERTISE]
+    found["parameters"] = [EXPERTISE_ID, found["parameters"][2]]  # no document id: the newest PDF
+    pdf = {"application/pdf": {"schema": BINARY}}
+    found["responses"]["200"]["content"] = pdf
+    found["responses"]["206"]["content"] = pdf
+    found["responses"]["503"] = answer(
+        "pdf_unavailable: no PDF can be produced on this server for now (the answer is kept)", ref("Error")
+    )
+    return found
+
+
 def upload_operation(
     operation_id: str = "uploadDocument",
     summary: str = "Attach a photo (JPEG, PNG, HEIC) or a PDF to a resident, as a multipart form",
@@ -1246,6 +1266,7 @@ PATHS: dict[str, dict[str, Schema]] = {
             errors=("NotFound",),
         )
     },
+    "/api/v1/expertise/{expertise_id}/pdf": {"get": expertise_pdf_operation()},
     "/api/v1/expertise/{expertise_id}/convert": {
         "post": operation(
             "POST",

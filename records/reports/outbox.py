@@ -15,14 +15,19 @@ from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
+from records.reports.model import ReportKind
+
 
 @dataclass(frozen=True, slots=True)
 class OutgoingReport:
+    """``report_id`` is the report's id, or for a tele-expertise answer its request's (``kind``)."""
+
     report_id: UUID
     resident_id: UUID
     ehpad_id: UUID
     document_id: UUID  # the encrypted PDF
     at: datetime
+    kind: ReportKind = ReportKind.TELECONSULTATION
 
 
 class Outbox(Protocol):
@@ -45,6 +50,7 @@ class FileOutbox:
             {
                 "to": "treating_physician",
                 "channel": "mssante (not connected)",
+                "kind": message.kind.value,
                 "report_id": str(message.report_id),
                 "resident_id": str(message.resident_id),
                 "ehpad_id": str(message.ehpad_id),

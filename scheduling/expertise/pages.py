@@ -38,6 +38,7 @@ from scheduling.expertise.model import (
 )
 from scheduling.expertise.routes import (
     ANSWER_FIELDS,
+    ANSWER_FOLLOW_UP,
     CLAIM_FIELDS,
     CONVERT_FIELDS,
     submission,
@@ -458,6 +459,7 @@ async def _expert_step(request: web.Request, step: str) -> web.StreamResponse:
             await service.answer(
                 uow, keys, principal, expertise_id, body["outcome"], body["text"], now, address
             )
+            await request.app[ANSWER_FOLLOW_UP](request, expertise_id)
         else:
             starts_at = parse(form, CONVERT_FIELDS)["starts_at"]
             await service.convert(uow, keys, principal, expertise_id, starts_at, now, address)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from aiohttp import web
@@ -44,6 +44,15 @@ from teleconsult.pages import current_principal
 from teleconsult.routing import Routes
 
 routes = Routes()
+
+
+class AnswerFollowUp(Protocol):
+    async def __call__(self, request: web.Request, expertise_id: UUID) -> None: ...
+
+
+#: What follows an answer once saved: records.reports makes its compte-rendu (a PDF) and never raises.
+#: Installed by create_app, so that scheduling does not import records.reports (which imports scheduling).
+ANSWER_FOLLOW_UP = web.AppKey("expertise_answer_follow_up", AnswerFollowUp)
 
 
 def uow_of(request: web.Request) -> UnitOfWork:
@@ -290,6 +299,7 @@ async def answer(request: web.Request) -> web.Response:
         request.app[CLOCK].now(),
         client_address_of(request),
     )
+    await request.app[ANSWER_FOLLOW_UP](request, expertise_id)
     return await view_json(request, expertise_id)
 
 

@@ -308,6 +308,19 @@ async def view(
     return views[0]
 
 
+async def view_in(
+    uow: UnitOfWork, keys: SealingKeys, actor: Principal, request_id: UUID, now: datetime
+) -> ExpertiseView:
+    """The request as :func:`view` gives it, in the caller's open unit of work, once the policy allowed
+    VIEW_EXPERTISE: for another package's use case (the answer's PDF in records.reports) that writes its
+    own audit event."""
+    policy.require(actor, Action.VIEW_EXPERTISE, await _ref(uow, request_id))
+    views = await _views(uow, keys, expertise_requests.c.id == request_id, now)
+    if not views:
+        raise NotFound()
+    return views[0]
+
+
 # ------------------------------------------------------------------------------------------- the expert
 
 

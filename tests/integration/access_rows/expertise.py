@@ -40,6 +40,8 @@ ROWS: dict[str, dict[str, Column]] = {
     "api.expertise.answer": {ANY: action(Role.EXPERT)},
     "api.expertise.slots": {ANY: unknown_to(Role.EXPERT)},
     "api.expertise.convert": {ANY: action(Role.EXPERT)},
+    # The compte-rendu of an answer (a PDF): whoever may read the request.
+    "api.expertise.pdf": {ANY: unknown_to(*CARE_HOME, Role.EXPERT)},
     # Pages: the care home's list and form, the expert's queue; their forms re-render with 422 when empty.
     "expertise.list": {ANY: page(*CARE_HOME)},
     "expertise.new": {ANY: page(*CARE_HOME)},
@@ -49,4 +51,5 @@ ROWS: dict[str, dict[str, Column]] = {
     "expertise.claim": {ANY: action(Role.EXPERT)},
     "expertise.answer": {ANY: action(Role.EXPERT)},
     "expertise.convert": {ANY: action(Role.EXPERT)},
+    "expertise.pdf": {ANY: page(hidden=(*CARE_HOME, Role.EXPERT))},
 }
