@@ -1,8 +1,9 @@
 """The compte-rendu of a tele-expertise answer as an A4 PDF, for the care home and the treating physician.
 
-When the expert answers, the PDF is rendered, stored encrypted as one of the resident's documents with the
-request's context ("expertise", its id: beside the photos the care home sent with it) and handed to the
-outbox. Whoever may read the request (its care home's staff, the expert who answered) downloads it. A PDF
+When the expert answers, the PDF is rendered, stored encrypted as one of the resident's documents with a
+context of its own ("expertise_report", the request's id; the care home's photos have "expertise") and
+handed to the outbox. Whoever may read the request (its care home's staff, the expert who answered)
+downloads it. A PDF
 that could not be rendered at the answer (Pango missing, a crash) never costs the answer, which is saved
 first: it is rendered at the first download. Every generation and download is audited (ids only).
 """
@@ -37,8 +38,8 @@ from teleconsult.identity.store import IdentityStore
 
 log = logging.getLogger("teleconsult.records.reports.expertise")
 
-#: The request's documents (scheduling.expertise.attachments stores its photos under the same context).
-CONTEXT_TYPE = "expertise"
+#: The answer's PDF, apart from the request's own files (scheduling.expertise.attachments: "expertise").
+CONTEXT_TYPE = "expertise_report"
 OBJECT_TYPE = "expertise"
 
 
@@ -63,13 +64,12 @@ def context_of(request_id: UUID) -> DocumentContext:
 
 
 def is_answer_pdf(document: Document, request: ExpertiseRequest) -> bool:
-    """Whether ``document`` is the request's compte-rendu: a PDF of its context stored once it was
-    answered. The care home's own files (photos, PDFs) can only be attached while the request is open."""
+    """Whether ``document`` is the request's compte-rendu: a PDF under the answer's own context (the care
+    home's files, PDFs included, are under the request's)."""
     return (
         request.answer is not None
         and document.context == context_of(request.id)
         and document.content_type is StoredType.PDF
-        and document.uploaded_at >= request.answer.at
     )
 
 

@@ -86,7 +86,7 @@ async def stored_pdfs(env: Env, request_id: str) -> list[Any]:
     async with env.uow() as uow:
         rows = await uow.session.execute(
             select(resident_documents.c.id).where(
-                resident_documents.c.context_type == "expertise",
+                resident_documents.c.context_type == "expertise_report",
                 resident_documents.c.context_id == uuid.UUID(request_id),
                 resident_documents.c.content_type == "application/pdf",
             )

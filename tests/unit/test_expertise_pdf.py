@@ -65,7 +65,7 @@ def document(of: ExpertiseRequest, at: datetime, content_type: StoredType = Stor
     )
 
 
-def test_a_pdf_stored_at_or_after_the_answer_is_the_compte_rendu() -> None:
+def test_a_pdf_under_the_answer_s_context_is_the_compte_rendu() -> None:
     r = request()
     assert is_answer_pdf(document(r, ANSWERED), r)
     assert is_answer_pdf(document(r, ANSWERED + timedelta(days=3)), r)
@@ -73,7 +73,8 @@ def test_a_pdf_stored_at_or_after_the_answer_is_the_compte_rendu() -> None:
 
 def test_the_care_homes_own_files_are_not_the_compte_rendu() -> None:
     r = request()
-    assert not is_answer_pdf(document(r, ASKED + timedelta(minutes=5)), r)  # a PDF sent with the question
+    sent_with_the_question = replace(document(r, ANSWERED), context=DocumentContext("expertise", r.id))
+    assert not is_answer_pdf(sent_with_the_question, r)  # a PDF the care home sent, even after
     assert not is_answer_pdf(document(r, ANSWERED, StoredType.JPEG), r)
 
 
