@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -333,54 +334,171 @@ _KEEP: dict[str, int] = {"done": 3, "avoided": 3, "requests": 2, "finalised": 2,
 
 def roll_up(details: Mapping[Key, Cell]) -> dict[Key, Cell]:
     """The detail cells with every total the outputs publish: per month, per care home, per specialty,
-    and the grand total (delays are not additive: SQL fills them)."""
+    and the grand total (delays are not additive: the caller fills them). The totals come after the
+    details, in the order the details first reach them."""
     cells: dict[Key, Cell] = dict(details)
+    # The parts of each total, by dimension and coordinate (no Key built or hashed per detail).
+    parts: tuple[dict[object, list[list[int]]], ...] = ({}, {}, {}, {})
+    order: list[tuple[int, object]] = []
     for key, cell in details.items():
-        for total in (
-            Key(key.month, None, None),
-            Key(None, key.ehpad_id, None),
-            Key(None, None, key.specialty),
-            Key(None, None, None),
-        ):
-            cells.setdefault(total, Cell()).add(cell)
+        counts = _additive(cell)
+        for dimension, coordinate in enumerate((key.month, key.ehpad_id, key.specialty, None)):
+            found = parts[dimension].get(coordinate)
+            if found is None:
+                parts[dimension][coordinate] = [counts]
+                order.append((dimension, coordinate))
+            else:
+                found.append(counts)
+    for dimension, coordinate in order:
+        # Column sums over the parts: one pass in C per total rather than a Python loop over fields.
+        summed = _from_additive([sum(column) for column in zip(*parts[dimension][coordinate], strict=True)])
+        total = _total_key(dimension, coordinate)
+        existing = cells.get(total)
+        if existing is None:
+            cells[total] = summed
+        else:
+            existing.add(summed)
     cells.setdefault(Key(None, None, None), Cell())
     return cells
 
 
-def _equations(keys: list[Key]) -> list[list[int]]:
-    """Sets of published counts where one member is the sum of the others (knowing all but one of them
-    gives the last one), as member numbers: cell number x len(COUNT_MEASURES) + measure number."""
-    width = len(COUNT_MEASURES)
-    number = {key: index for index, key in enumerate(keys)}
-    measure_of = {measure: index for index, measure in enumerate(COUNT_MEASURES)}
-    within = [[measure_of[name] for name in names] for names in _WITHIN_CELL]
-    equations: list[list[int]] = []
-    for index in range(len(keys)):
-        for names in within:
-            equations.append([index * width + measure for measure in names])
-    groups: dict[Key, list[int]] = {}
-    by_dimension: dict[int, list[int]] = {0: [], 1: [], 2: []}
-    for index, key in enumerate(keys):
-        coordinates = (key.month is not None, key.ehpad_id is not None, key.specialty is not None)
-        if all(coordinates):
-            for parent in (
-                Key(key.month, None, None),
-                Key(None, key.ehpad_id, None),
-                Key(None, None, key.specialty),
-            ):
-                groups.setdefault(parent, []).append(index)
-        elif sum(coordinates) == 1:
-            by_dimension[coordinates.index(True)].append(index)
-    grand = number.get(Key(None, None, None))
-    sums: list[tuple[int, list[int]]] = [
-        (number[parent], children) for parent, children in groups.items() if parent in number
+def _total_key(dimension: int, coordinate: Any) -> Key:
+    """The total over every coordinate but ``dimension``'s (0 month, 1 care home, 2 specialty; 3: all)."""
+    return Key(
+        coordinate if dimension == 0 else None,
+        coordinate if dimension == 1 else None,
+        coordinate if dimension == 2 else None,
+    )
+
+
+_OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
+
+
+def _additive(cell: Cell) -> list[int]:
+    """The additive counts of a cell, in the order :func:`_from_additive` reads them."""
+    outcomes = cell.outcomes
+    return [
+        cell.appointments,
+        cell.done,
+        cell.cancelled,
+        cell.no_show,
+        cell.calls_with_incident,
+        cell.avoided_day,
+        cell.avoided_evening,
+        cell.expertise,
+        cell.expertise_answered,
+        cell.expertise_converted,
+        *(outcomes.get(outcome, 0) for outcome in _OUTCOMES),
     ]
-    if grand is not None:
-        sums += [(grand, totals) for totals in by_dimension.values() if totals]
-    for total, children in sums:
-        for measure in range(width):
-            equations.append([total * width + measure, *(child * width + measure for child in children)])
-    return equations
+
+
+def _from_additive(sums: list[int]) -> Cell:
+    return Cell(
+        appointments=sums[0],
+        done=sums[1],
+        cancelled=sums[2],
+        no_show=sums[3],
+        calls_with_incident=sums[4],
+        avoided_day=sums[5],
+        avoided_evening=sums[6],
+        expertise=sums[7],
+        expertise_answered=sums[8],
+        expertise_converted=sums[9],
+        outcomes={outcome: count for outcome, count in zip(_OUTCOMES, sums[10:], strict=True) if count},
+    )
+
+
+def _count_vector(cell: Cell) -> list[int]:
+    """Every published count of a cell, in the order of :data:`COUNT_MEASURES` (what ``counts()`` gives,
+    without building a dict)."""
+    outcomes = [cell.outcomes.get(outcome, 0) for outcome in _OUTCOMES]
+    return [
+        cell.appointments + cell.expertise,
+        cell.appointments,
+        cell.done,
+        cell.cancelled,
+        cell.no_show,
+        cell.appointments - cell.done - cell.cancelled - cell.no_show,
+        cell.calls_with_incident,
+        sum(outcomes),
+        *outcomes,
+        cell.avoided_day + cell.avoided_evening,
+        cell.expertise,
+        cell.expertise_answered,
+        cell.expertise_converted,
+    ]
+
+
+class _Equations:
+    """The equations between published counts (sets where one member is the sum of the others: knowing all
+    but one gives the last), numbered but not built: members are numbered cell number x len(COUNT_MEASURES)
+    + measure number; equation ``cell x 4 + k`` is the k-th within-cell equation of that cell
+    (:data:`_WITHIN_CELL`), and equation ``4 x cells + s x measures + m`` says that total ``s``'s measure
+    ``m`` is the sum of that measure over its parts. Only the equations the suppression looks at are built,
+    in the same order as if every one had been."""
+
+    def __init__(self, keys: list[Key]) -> None:
+        width = len(COUNT_MEASURES)
+        self.width = width
+        measure_of = {measure: index for index, measure in enumerate(COUNT_MEASURES)}
+        self.within = [[measure_of[name] for name in names] for names in _WITHIN_CELL]
+        #: For each measure, the within-cell equations (k) it belongs to.
+        self.within_of: list[list[int]] = [
+            [k for k, names in enumerate(self.within) if measure in names] for measure in range(width)
+        ]
+        # Totals over one dimension (by coordinate) and the grand total, by cell number.
+        totals: tuple[dict[object, int], ...] = ({}, {}, {})
+        grand: int | None = None
+        groups: dict[tuple[int, object], list[int]] = {}
+        by_dimension: dict[int, list[int]] = {0: [], 1: [], 2: []}
+        for index, key in enumerate(keys):
+            coordinates = (key.month, key.ehpad_id, key.specialty)
+            present = [coordinate is not None for coordinate in coordinates]
+            if all(present):
+                for parent in enumerate(coordinates):
+                    found = groups.get(parent)
+                    if found is None:
+                        groups[parent] = [index]
+                    else:
+                        found.append(index)
+            elif sum(present) == 1:
+                dimension = present.index(True)
+                by_dimension[dimension].append(index)
+                totals[dimension].setdefault(coordinates[dimension], index)
+            elif not any(present) and grand is None:
+                grand = index
+        self.sums: list[tuple[int, list[int]]] = [
+            (totals[dimension][coordinate], children)
+            for (dimension, coordinate), children in groups.items()
+            if coordinate in totals[dimension]
+        ]
+        if grand is not None:
+            self.sums += [(grand, parts) for parts in by_dimension.values() if parts]
+        #: For each cell, the sums (s) it takes part in, as the total or as a part, in ascending order.
+        self.sums_of: list[list[int]] = [[] for _ in keys]
+        for s, (total, children) in enumerate(self.sums):
+            self.sums_of[total].append(s)
+            for child in children:
+                self.sums_of[child].append(s)
+        self.first_sum = len(keys) * len(self.within)
+        self.count = self.first_sum + len(self.sums) * width
+
+    def members(self, equation: int) -> list[int]:
+        width = self.width
+        if equation < self.first_sum:
+            cell, k = divmod(equation, len(self.within))
+            return [cell * width + measure for measure in self.within[k]]
+        s, measure = divmod(equation - self.first_sum, width)
+        total, children = self.sums[s]
+        return [total * width + measure, *(child * width + measure for child in children)]
+
+    def of_member(self, member: int) -> list[int]:
+        """The equations ``member`` belongs to, in ascending order."""
+        cell, measure = divmod(member, self.width)
+        within = len(self.within)
+        return [cell * within + k for k in self.within_of[measure]] + [
+            self.first_sum + s * self.width + measure for s in self.sums_of[cell]
+        ]
 
 
 def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
@@ -397,12 +515,10 @@ def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
     (Combinations of several equations are not searched: this is the "at least one complementary cell"
     rule.)
     """
-    # Members are numbered (cell number x measures + measure number): the loop below handles integers
-    # only, and each equation keeps its count of suppressed non-zero members, looked at again only when
-    # one of its members has just been suppressed.
     keys = list(cells)
     width = len(COUNT_MEASURES)
-    hidden = _hidden_flags(keys, cells)
+    values = [count for key in keys for count in _count_vector(cells[key])]
+    hidden = _hidden_flags(keys, values)
     return {
         (keys[number // width], COUNT_MEASURES[number % width])
         for number, is_hidden in enumerate(hidden)
@@ -410,36 +526,46 @@ def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
     }
 
 
-def _hidden_flags(keys: list[Key], cells: Mapping[Key, Cell]) -> list[bool]:
-    """:func:`protect`'s work: one flag per member number (cell number x measures + measure number)."""
+_KEEP_BY_MEASURE: tuple[int, ...] = tuple(_KEEP.get(measure, 0) for measure in COUNT_MEASURES)
+
+
+def _hidden_flags(keys: list[Key], values: list[int]) -> list[bool]:
+    """:func:`protect`'s work: one flag per member number (cell number x measures + measure number), from
+    the counts ``values`` numbered the same way.
+
+    Each equation keeps its count of suppressed non-zero members, looked at again only when one of its
+    members has just been suppressed. Only the equations holding a suppressed non-zero member are ever
+    counted or built (:class:`_Equations`): the others cannot need a complementary suppression until one
+    of their members is suppressed, and then they are reached from it."""
     width = len(COUNT_MEASURES)
-    values: list[int] = []
-    for key in keys:
-        counts = cells[key].counts()
-        values.extend(counts[measure] for measure in COUNT_MEASURES)
-    keep = [_KEEP.get(COUNT_MEASURES[number % width], 0) for number in range(len(values))]
+    keep = _KEEP_BY_MEASURE
+    equations = _Equations(keys)
     hidden = [count < SUPPRESSION_THRESHOLD for count in values]
-    equations = _equations(keys)
-    of_member: list[list[int]] = [[] for _ in values]
-    disclosed: list[int] = []
-    for index, equation in enumerate(equations):
-        for member in equation:
-            of_member[member].append(index)
-        # The suppressed members' sum can be worked out: it discloses a count when a single one of them is
-        # not zero (a zero discloses nobody).
-        disclosed.append(sum(1 for member in equation if hidden[member] and values[member] > 0))
+    disclosed = [0] * equations.count
+    within, within_of, sums_of = len(equations.within), equations.within_of, equations.sums_of
+    for member, count in enumerate(values):
+        # The suppressed members' sum can be worked out: it discloses a count when a single one of them
+        # is not zero (a zero discloses nobody). (equations.of_member, inlined: this runs for every
+        # small count.)
+        if 0 < count < SUPPRESSION_THRESHOLD:
+            cell, measure = divmod(member, width)
+            for k in within_of[measure]:
+                disclosed[cell * within + k] += 1
+            first = equations.first_sum + measure
+            for s in sums_of[cell]:
+                disclosed[first + s * width] += 1
     pending = [index for index, count in enumerate(disclosed) if count == 1]
     while pending:
         index = pending.pop()
         if disclosed[index] != 1:
             continue
-        visible = [member for member in equations[index] if not hidden[member]]
+        visible = [member for member in equations.members(index) if not hidden[member]]
         if not visible:
             continue
-        chosen = min(visible, key=lambda member: (keep[member], values[member]))
+        chosen = min(visible, key=lambda member: (keep[member % width], values[member]))
         hidden[chosen] = True
         if values[chosen] > 0:
-            for other in of_member[chosen]:
+            for other in equations.of_member(chosen):
                 disclosed[other] += 1
                 if disclosed[other] == 1:
                     pending.append(other)
@@ -479,23 +605,34 @@ class Published:
         return self.counts[measure]
 
 
+_HIDDEN = Shown(None)
+
+
 def publish(cells: Mapping[Key, Cell], rules: SavingsRules) -> dict[Key, Published]:
     """Every cell with its suppression. A delay is shown only with its count of consultations held; the cost
     and nurse hours only with the transfers avoided, and the cost only when neither its daytime nor its
     evening part is between 1 and 4 (the two rates would give the split back)."""
     keys = list(cells)
-    flags = _hidden_flags(keys, cells)
+    vectors = [_count_vector(cells[key]) for key in keys]
+    flags = _hidden_flags(keys, [count for vector in vectors for count in vector])
     width = len(COUNT_MEASURES)
     done, avoided = COUNT_MEASURES.index("done"), COUNT_MEASURES.index("avoided")
+    # Shown is immutable: one instance per distinct count is enough.
+    shown: dict[int, Shown] = {}
     published: dict[Key, Published] = {}
     for index, key in enumerate(keys):
         cell = cells[key]
         base = index * width
-        all_counts = cell.counts()
-        counts = {
-            measure: Shown(None if flags[base + number] else all_counts[measure])
-            for number, measure in enumerate(COUNT_MEASURES)
-        }
+        counts = dict(
+            zip(
+                COUNT_MEASURES,
+                [
+                    _HIDDEN if is_hidden else shown.get(count) or shown.setdefault(count, Shown(count))
+                    for is_hidden, count in zip(flags[base : base + width], vectors[index], strict=True)
+                ],
+                strict=True,
+            )
+        )
         held_hidden = flags[base + done]
         avoided_hidden = flags[base + avoided]
         split_small = any(
@@ -504,11 +641,11 @@ def publish(cells: Mapping[Key, Cell], rules: SavingsRules) -> dict[Key, Publish
         published[key] = Published(
             key=key,
             counts=counts,
-            delay_median=Shown(None if held_hidden else cell.delay_median),
-            delay_p90=Shown(None if held_hidden else cell.delay_p90),
-            cost_eur=Shown(
-                None if avoided_hidden or split_small else rules.cost(cell.avoided_day, cell.avoided_evening)
-            ),
-            nurse_hours=Shown(None if avoided_hidden else rules.nurse_hours(cell.avoided)),
+            delay_median=_HIDDEN if held_hidden else Shown(cell.delay_median),
+            delay_p90=_HIDDEN if held_hidden else Shown(cell.delay_p90),
+            cost_eur=_HIDDEN
+            if avoided_hidden or split_small
+            else Shown(rules.cost(cell.avoided_day, cell.avoided_evening)),
+            nurse_hours=_HIDDEN if avoided_hidden else Shown(rules.nurse_hours(cell.avoided)),
         )
     return published
