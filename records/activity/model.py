@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -302,6 +302,13 @@ class Cell:
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
 
 
+def nearest_ranks(ordered: Sequence[float]) -> tuple[float, float]:
+    """The median and 90th percentile of values in ascending order (at least one), by nearest rank: the
+    value at rank ceil(p x n)."""
+    count = len(ordered)
+    return ordered[(count + 1) // 2 - 1], ordered[(9 * count + 9) // 10 - 1]
+
+
 #: The published counts (in the order the exports show them).
 COUNT_MEASURES: tuple[str, ...] = (
     "requests",
@@ -349,10 +356,10 @@ def roll_up(details: Mapping[Key, Cell]) -> dict[Key, Cell]:
                 order.append((dimension, coordinate))
             else:
                 found.append(counts)
-    for dimension, coordinate in order:
+    for dimension, part_of in order:
         # Column sums over the parts: one pass in C per total rather than a Python loop over fields.
-        summed = _from_additive([sum(column) for column in zip(*parts[dimension][coordinate], strict=True)])
-        total = _total_key(dimension, coordinate)
+        summed = _from_additive([sum(column) for column in zip(*parts[dimension][part_of], strict=True)])
+        total = _total_key(dimension, part_of)
         existing = cells.get(total)
         if existing is None:
             cells[total] = summed

@@ -9,8 +9,11 @@ with an active convention with one of that hospital's teams.
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from records.activity.model import (
@@ -21,11 +24,12 @@ from records.activity.model import (
     Published,
     SavingsRules,
     UnknownCareHome,
+    nearest_ranks,
     publish,
     roll_up,
     segments,
 )
-from records.activity.store import ActivityStore
+from records.activity.store import ActivityStore, cell_row, month_of_hour, row_cell, unpack_delays
 from records.audit.model import Outcome as AuditOutcome
 from scheduling.service import is_french_holiday
 from teleconsult.db import UnitOfWork
@@ -132,39 +136,103 @@ async def activity(
     Coordinators and administrators only (403 otherwise); UnknownCareHome (404) for a care home that does
     not exist or that the actor does not see. ``actor`` None is the host's operator (the command line), who
     sees every care home. Nothing is decrypted: no audit event for reading aggregates
-    (their exports are audited, see :func:`record_export`)."""
+    (their exports are audited, see :func:`record_export`). The pre-aggregated cells that writes have
+    marked as changed are recomputed first (see records.activity.store), so the figures are never stale."""
     policy.require_unless_operator(actor, Action.VIEW_ACTIVITY)
     async with uow.reading():
         homes = await _care_homes(uow, actor)
         selected = _find(homes, care_home) if care_home else None
         ehpad_ids = [selected.id] if selected else [home.id for home in homes]
-        cuts = segments(period, is_french_holiday)
         store = uow.store(ActivityStore)
-        consultations = await store.teleconsultations(period, cuts, ehpad_ids)
-        expertise = await store.expertise(period, cuts, ehpad_ids)
-        delays = await store.delays(period, cuts, ehpad_ids)
+        is_stale = bool(await store.changes(ehpad_ids, period))
+        rows = [] if is_stale else await store.cells(ehpad_ids, period)
+    if is_stale:
+        await refresh(uow, period, ehpad_ids)
+        async with uow.reading():
+            rows = await uow.store(ActivityStore).cells(ehpad_ids, period)
     months = period.months()
-    details: dict[Key, Cell] = {}
-    for (month, ehpad, specialty), cell in consultations.items():
-        details[Key(months[month], ehpad, specialty)] = cell
-    for (month, ehpad, specialty), (requests, answered, converted) in expertise.items():
-        cell = details.setdefault(Key(months[month], ehpad, specialty), Cell())
-        cell.expertise, cell.expertise_answered, cell.expertise_converted = requests, answered, converted
-    cells = roll_up(details)
-    for (index, home, field), (median, p90) in delays.items():
-        key = Key(None if index is None else months[index], home, field)
-        if key in cells:
-            cells[key].delay_median, cells[key].delay_p90 = median, p90
+    cells = tally(rows, months)
     return Activity(
         period=period,
         months=months,
         care_homes=homes,
         selected=selected,
         cells=publish(cells, rules),
-        has_data=bool(details),
+        has_data=bool(rows),
         has_outcomes=cells[Key(None, None, None)].finalised > 0,
         rules=rules,
     )
+
+
+def tally(rows: Sequence[Any], months: list[Month]) -> dict[Key, Cell]:
+    """The stored cells ``rows`` (of ``months``) with every total and every cell's delays, unsuppressed."""
+    by_name = {str(month): month for month in months}
+    details: dict[Key, Cell] = {}
+    delays: dict[Key, array[float]] = {}
+    for row in rows:
+        key = Key(by_name[row.month], row.ehpad_id, row.specialty)
+        details[key] = row_cell(row)
+        if row.done:
+            delays[key] = unpack_delays(row.delays)
+    cells = roll_up(details)
+    _fill_delays(cells, delays)
+    return cells
+
+
+def _fill_delays(cells: dict[Key, Cell], delays: dict[Key, array[float]]) -> None:
+    """Median and 90th percentile of every cell from the sorted delays of its detail cells: a total's are
+    its parts' put together and sorted again (the sort runs in C over runs already in order)."""
+    pooled: dict[Key, list[float]] = {}
+    for key, ordered in delays.items():
+        cells[key].delay_median, cells[key].delay_p90 = nearest_ranks(ordered)
+        for total in (
+            Key(key.month, None, None),
+            Key(None, key.ehpad_id, None),
+            Key(None, None, key.specialty),
+            Key(None, None, None),
+        ):
+            pooled.setdefault(total, []).extend(ordered)
+    for total, values in pooled.items():
+        values.sort()
+        cells[total].delay_median, cells[total].delay_p90 = nearest_ranks(values)
+
+
+async def refresh(uow: UnitOfWork, period: Period, ehpad_ids: list[UUID]) -> None:
+    """Recompute the stored cells that writes have marked as changed for these care homes in the period
+    (those of the marked hours' Paris months), and forget those marks. One refresh at a time; the marks
+    are read again under the lock, and only those read are forgotten: a write committed meanwhile leaves
+    its own mark for the next reader."""
+    async with uow:
+        store = uow.store(ActivityStore)
+        await store.lock_cells()
+        changes = await store.changes(ehpad_ids, period)
+        if changes:
+            stale = {(ehpad, month_of_hour(hour)) for _, ehpad, hour in changes}
+            first = min(month for _, month in stale)
+            last = max(month for _, month in stale)
+            span = Period(first, last)
+            homes = sorted({ehpad for ehpad, _ in stale})
+            cuts = segments(span, is_french_holiday)
+            consultations = await store.teleconsultations(span, cuts, homes)
+            expertise = await store.expertise(span, cuts, homes)
+            delays = await store.held_delays(span, cuts, homes)
+            months = span.months()
+            details: dict[tuple[int, UUID, str], Cell] = dict(consultations)
+            for coordinates, (requests, answered, converted) in expertise.items():
+                cell = details.setdefault(coordinates, Cell())
+                cell.expertise, cell.expertise_answered, cell.expertise_converted = (
+                    requests,
+                    answered,
+                    converted,
+                )
+            rows = [
+                cell_row(ehpad, months[index], specialty, cell, delays.get((index, ehpad, specialty), []))
+                for (index, ehpad, specialty), cell in details.items()
+                if (ehpad, months[index]) in stale
+            ]
+            await store.replace_cells([(ehpad, str(month)) for ehpad, month in stale], rows)
+            await store.forget_changes([change_id for change_id, _, _ in changes])
+        await uow.commit()
 
 
 async def record_export(
