@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -309,6 +309,28 @@ def nearest_ranks(ordered: Sequence[float]) -> tuple[float, float]:
     return ordered[(count + 1) // 2 - 1], ordered[(9 * count + 9) // 10 - 1]
 
 
+def delay_ranks(held: Iterable[tuple[Key, Sequence[float]]]) -> dict[Key, tuple[float, float]]:
+    """(median, 90th percentile) of every detail cell from its delays in ascending order, and of every
+    total from its parts' delays put together (sorted again: in C, over runs already in order)."""
+    found: dict[Key, tuple[float, float]] = {}
+    pools: tuple[dict[object, list[float]], ...] = ({}, {}, {}, {})
+    for key, ordered in held:
+        if not ordered:
+            continue
+        found[key] = nearest_ranks(ordered)
+        for dimension, coordinate in enumerate((key.month, key.ehpad_id, key.specialty, None)):
+            pool = pools[dimension].get(coordinate)
+            if pool is None:
+                pools[dimension][coordinate] = list(ordered)
+            else:
+                pool.extend(ordered)
+    for dimension, by_coordinate in enumerate(pools):
+        for part_of, values in by_coordinate.items():
+            values.sort()
+            found[total_key(dimension, part_of)] = nearest_ranks(values)
+    return found
+
+
 #: The published counts (in the order the exports show them).
 COUNT_MEASURES: tuple[str, ...] = (
     "requests",
@@ -339,50 +361,29 @@ _WITHIN_CELL: tuple[tuple[str, ...], ...] = (
 _KEEP: dict[str, int] = {"done": 3, "avoided": 3, "requests": 2, "finalised": 2, "expertise": 1}
 
 
-def roll_up(details: Mapping[Key, Cell]) -> dict[Key, Cell]:
-    """The detail cells with every total the outputs publish: per month, per care home, per specialty,
-    and the grand total (delays are not additive: the caller fills them). The totals come after the
-    details, in the order the details first reach them."""
-    cells: dict[Key, Cell] = dict(details)
-    # The parts of each total, by dimension and coordinate (no Key built or hashed per detail).
-    parts: tuple[dict[object, list[list[int]]], ...] = ({}, {}, {}, {})
-    order: list[tuple[int, object]] = []
-    for key, cell in details.items():
-        counts = _additive(cell)
-        for dimension, coordinate in enumerate((key.month, key.ehpad_id, key.specialty, None)):
-            found = parts[dimension].get(coordinate)
-            if found is None:
-                parts[dimension][coordinate] = [counts]
-                order.append((dimension, coordinate))
-            else:
-                found.append(counts)
-    for dimension, part_of in order:
-        # Column sums over the parts: one pass in C per total rather than a Python loop over fields.
-        summed = _from_additive([sum(column) for column in zip(*parts[dimension][part_of], strict=True)])
-        total = _total_key(dimension, part_of)
-        existing = cells.get(total)
-        if existing is None:
-            cells[total] = summed
-        else:
-            existing.add(summed)
-    cells.setdefault(Key(None, None, None), Cell())
-    return cells
-
-
-def _total_key(dimension: int, coordinate: Any) -> Key:
-    """The total over every coordinate but ``dimension``'s (0 month, 1 care home, 2 specialty; 3: all)."""
-    return Key(
-        coordinate if dimension == 0 else None,
-        coordinate if dimension == 1 else None,
-        coordinate if dimension == 2 else None,
-    )
-
-
+#: The additive counts of a cell, in the order of a :data:`Counts` vector (and of activity_cells' columns).
+ADDITIVE: tuple[str, ...] = (
+    "appointments",
+    "done",
+    "cancelled",
+    "no_show",
+    "calls_with_incident",
+    "avoided_day",
+    "avoided_evening",
+    "expertise",
+    "expertise_answered",
+    "expertise_converted",
+    *(f"outcome_{outcome.value}" for outcome in Outcome),
+)
+#: A cell's additive counts as a vector (see :data:`ADDITIVE`): what the totals add up and the suppression
+#: reads, without a Cell or a dict per cell (a page has about a thousand cells).
+Counts = Sequence[int]
 _OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
+_FIRST_OUTCOME = ADDITIVE.index(f"outcome_{_OUTCOMES[0].value}")
 
 
-def _additive(cell: Cell) -> list[int]:
-    """The additive counts of a cell, in the order :func:`_from_additive` reads them."""
+def additive(cell: Cell) -> list[int]:
+    """The additive counts of a cell (:data:`ADDITIVE`)."""
     outcomes = cell.outcomes
     return [
         cell.appointments,
@@ -399,40 +400,84 @@ def _additive(cell: Cell) -> list[int]:
     ]
 
 
-def _from_additive(sums: list[int]) -> Cell:
+def cell_of(counts: Counts) -> Cell:
+    """The cell of additive counts (delays not filled)."""
     return Cell(
-        appointments=sums[0],
-        done=sums[1],
-        cancelled=sums[2],
-        no_show=sums[3],
-        calls_with_incident=sums[4],
-        avoided_day=sums[5],
-        avoided_evening=sums[6],
-        expertise=sums[7],
-        expertise_answered=sums[8],
-        expertise_converted=sums[9],
-        outcomes={outcome: count for outcome, count in zip(_OUTCOMES, sums[10:], strict=True) if count},
+        appointments=counts[0],
+        done=counts[1],
+        cancelled=counts[2],
+        no_show=counts[3],
+        calls_with_incident=counts[4],
+        avoided_day=counts[5],
+        avoided_evening=counts[6],
+        expertise=counts[7],
+        expertise_answered=counts[8],
+        expertise_converted=counts[9],
+        outcomes={
+            outcome: count for outcome, count in zip(_OUTCOMES, counts[_FIRST_OUTCOME:], strict=True) if count
+        },
     )
 
 
-def _count_vector(cell: Cell) -> list[int]:
-    """Every published count of a cell, in the order of :data:`COUNT_MEASURES` (what ``counts()`` gives,
-    without building a dict)."""
-    outcomes = [cell.outcomes.get(outcome, 0) for outcome in _OUTCOMES]
+def roll_up(details: Mapping[Key, Cell]) -> dict[Key, Cell]:
+    """The detail cells with every total the outputs publish: per month, per care home, per specialty,
+    and the grand total (delays are not additive: the caller fills them)."""
+    rolled = roll_up_counts({key: additive(cell) for key, cell in details.items()})
+    return {key: details[key] if key in details else cell_of(counts) for key, counts in rolled.items()}
+
+
+def roll_up_counts(details: Mapping[Key, Counts]) -> dict[Key, Counts]:
+    """:func:`roll_up` on count vectors. Every detail has its three coordinates; the totals come after
+    the details, in the order the details first reach them, the grand total last if no detail does."""
+    cells: dict[Key, Counts] = dict(details)
+    # The parts of each total, by dimension and coordinate (no Key built or hashed per detail).
+    parts: tuple[dict[object, list[Counts]], ...] = ({}, {}, {}, {})
+    order: list[tuple[int, object]] = []
+    for key, counts in details.items():
+        for dimension, coordinate in enumerate((key.month, key.ehpad_id, key.specialty, None)):
+            found = parts[dimension].get(coordinate)
+            if found is None:
+                parts[dimension][coordinate] = [counts]
+                order.append((dimension, coordinate))
+            else:
+                found.append(counts)
+    for dimension, part_of in order:
+        # Column sums over the parts: one pass in C per total rather than a Python loop over fields.
+        cells[total_key(dimension, part_of)] = [
+            sum(column) for column in zip(*parts[dimension][part_of], strict=True)
+        ]
+    cells.setdefault(Key(None, None, None), [0] * len(ADDITIVE))
+    return cells
+
+
+def total_key(dimension: int, coordinate: Any) -> Key:
+    """The total over every coordinate but ``dimension``'s (0 month, 1 care home, 2 specialty; 3: all)."""
+    return Key(
+        coordinate if dimension == 0 else None,
+        coordinate if dimension == 1 else None,
+        coordinate if dimension == 2 else None,
+    )
+
+
+def _published_counts(counts: Counts) -> list[int]:
+    """Every published count from the additive ones, in the order of :data:`COUNT_MEASURES` (what
+    ``Cell.counts()`` gives, without building a dict)."""
+    outcomes = counts[_FIRST_OUTCOME:]
+    appointments, done, cancelled, no_show = counts[0], counts[1], counts[2], counts[3]
     return [
-        cell.appointments + cell.expertise,
-        cell.appointments,
-        cell.done,
-        cell.cancelled,
-        cell.no_show,
-        cell.appointments - cell.done - cell.cancelled - cell.no_show,
-        cell.calls_with_incident,
+        appointments + counts[7],
+        appointments,
+        done,
+        cancelled,
+        no_show,
+        appointments - done - cancelled - no_show,
+        counts[4],
         sum(outcomes),
         *outcomes,
-        cell.avoided_day + cell.avoided_evening,
-        cell.expertise,
-        cell.expertise_answered,
-        cell.expertise_converted,
+        counts[5] + counts[6],
+        counts[7],
+        counts[8],
+        counts[9],
     ]
 
 
@@ -524,7 +569,7 @@ def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
     """
     keys = list(cells)
     width = len(COUNT_MEASURES)
-    values = [count for key in keys for count in _count_vector(cells[key])]
+    values = [count for key in keys for count in _published_counts(additive(cells[key]))]
     hidden = _hidden_flags(keys, values)
     return {
         (keys[number // width], COUNT_MEASURES[number % width])
@@ -616,43 +661,71 @@ _HIDDEN = Shown(None)
 
 
 def publish(cells: Mapping[Key, Cell], rules: SavingsRules) -> dict[Key, Published]:
-    """Every cell with its suppression. A delay is shown only with its count of consultations held; the cost
+    """Every cell with its suppression (see :func:`publish_counts`)."""
+    return publish_counts(
+        {key: additive(cell) for key, cell in cells.items()},
+        {
+            key: (cell.delay_median, cell.delay_p90)
+            for key, cell in cells.items()
+            if cell.delay_median is not None and cell.delay_p90 is not None
+        },
+        rules,
+    )
+
+
+def publish_counts(
+    cells: Mapping[Key, Counts], delays: Mapping[Key, tuple[float, float]], rules: SavingsRules
+) -> dict[Key, Published]:
+    """Every cell (its count vector, and its delays' median and 90th percentile if any consultation was
+    held) with its suppression. A delay is shown only with its count of consultations held; the cost
     and nurse hours only with the transfers avoided, and the cost only when neither its daytime nor its
     evening part is between 1 and 4 (the two rates would give the split back)."""
     keys = list(cells)
-    vectors = [_count_vector(cells[key]) for key in keys]
+    vectors = [_published_counts(cells[key]) for key in keys]
     flags = _hidden_flags(keys, [count for vector in vectors for count in vector])
     width = len(COUNT_MEASURES)
     done, avoided = COUNT_MEASURES.index("done"), COUNT_MEASURES.index("avoided")
-    # Shown is immutable: one instance per distinct count is enough.
+    day, evening = ADDITIVE.index("avoided_day"), ADDITIVE.index("avoided_evening")
+    # Shown is immutable: one instance per distinct count is enough (ints only: 7 and 7.0 are equal keys).
     shown: dict[int, Shown] = {}
+
+    def show(count: int) -> Shown:
+        found = shown[count] = Shown(count)
+        return found
+
     published: dict[Key, Published] = {}
+    no_delays = (None, None)
     for index, key in enumerate(keys):
-        cell = cells[key]
+        counts = cells[key]
         base = index * width
-        counts = dict(
-            zip(
-                COUNT_MEASURES,
-                [
-                    _HIDDEN if is_hidden else shown.get(count) or shown.setdefault(count, Shown(count))
-                    for is_hidden, count in zip(flags[base : base + width], vectors[index], strict=True)
-                ],
-                strict=True,
-            )
-        )
-        held_hidden = flags[base + done]
+        day_transfers, evening_transfers = counts[day], counts[evening]
         avoided_hidden = flags[base + avoided]
-        split_small = any(
-            0 < part < SUPPRESSION_THRESHOLD for part in (cell.avoided_day, cell.avoided_evening)
+        split_small = (0 < day_transfers < SUPPRESSION_THRESHOLD) or (
+            0 < evening_transfers < SUPPRESSION_THRESHOLD
         )
+        median, p90 = _HIDDEN, _HIDDEN
+        if not flags[base + done]:
+            found: tuple[float | None, float | None] = delays.get(key, no_delays)
+            median, p90 = Shown(found[0]), Shown(found[1])
         published[key] = Published(
             key=key,
-            counts=counts,
-            delay_median=_HIDDEN if held_hidden else Shown(cell.delay_median),
-            delay_p90=_HIDDEN if held_hidden else Shown(cell.delay_p90),
+            counts=dict(
+                zip(
+                    COUNT_MEASURES,
+                    [
+                        _HIDDEN if is_hidden else shown.get(count) or show(count)
+                        for is_hidden, count in zip(flags[base : base + width], vectors[index], strict=True)
+                    ],
+                    strict=True,
+                )
+            ),
+            delay_median=median,
+            delay_p90=p90,
             cost_eur=_HIDDEN
             if avoided_hidden or split_small
-            else Shown(rules.cost(cell.avoided_day, cell.avoided_evening)),
-            nurse_hours=_HIDDEN if avoided_hidden else Shown(rules.nurse_hours(cell.avoided)),
+            else Shown(rules.cost(day_transfers, evening_transfers)),
+            nurse_hours=_HIDDEN
+            if avoided_hidden
+            else Shown(rules.nurse_hours(day_transfers + evening_transfers)),
         )
     return published

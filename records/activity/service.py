@@ -13,23 +13,24 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from records.activity.model import (
     Cell,
+    Counts,
     Key,
     Month,
     Period,
     Published,
     SavingsRules,
     UnknownCareHome,
-    nearest_ranks,
-    publish,
-    roll_up,
+    cell_of,
+    delay_ranks,
+    publish_counts,
+    roll_up_counts,
     segments,
 )
-from records.activity.store import ActivityStore, cell_row, month_of_hour, row_cell, unpack_delays
+from records.activity.store import ActivityStore, CellRow, cell_row, month_of_hour, unpack_delays
 from records.audit.model import Outcome as AuditOutcome
 from scheduling.service import is_french_holiday
 from teleconsult.db import UnitOfWork
@@ -151,50 +152,44 @@ async def activity(
         async with uow.reading():
             rows = await uow.store(ActivityStore).cells(ehpad_ids, period)
     months = period.months()
-    cells = tally(rows, months)
+    figures = tally(rows, months)
     return Activity(
         period=period,
         months=months,
         care_homes=homes,
         selected=selected,
-        cells=publish(cells, rules),
+        cells=publish_counts(figures.counts, figures.delays, rules),
         has_data=bool(rows),
-        has_outcomes=cells[Key(None, None, None)].finalised > 0,
+        has_outcomes=figures.cell(Key(None, None, None)).finalised > 0,
         rules=rules,
     )
 
 
-def tally(rows: Sequence[Any], months: list[Month]) -> dict[Key, Cell]:
-    """The stored cells ``rows`` (of ``months``) with every total and every cell's delays, unsuppressed."""
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """The unsuppressed figures of a period: every cell's additive counts (details and totals, see
+    model.ADDITIVE) and the delays of those where a consultation was held."""
+
+    counts: dict[Key, Counts]
+    delays: dict[Key, tuple[float, float]]
+
+    def cell(self, key: Key) -> Cell:
+        cell = cell_of(self.counts[key])
+        cell.delay_median, cell.delay_p90 = self.delays.get(key, (None, None))
+        return cell
+
+
+def tally(rows: Sequence[CellRow], months: list[Month]) -> Tally:
+    """The stored cells ``rows`` (of ``months``) with every total, and every cell's delays."""
     by_name = {str(month): month for month in months}
-    details: dict[Key, Cell] = {}
-    delays: dict[Key, array[float]] = {}
-    for row in rows:
-        key = Key(by_name[row.month], row.ehpad_id, row.specialty)
-        details[key] = row_cell(row)
-        if row.done:
-            delays[key] = unpack_delays(row.delays)
-    cells = roll_up(details)
-    _fill_delays(cells, delays)
-    return cells
-
-
-def _fill_delays(cells: dict[Key, Cell], delays: dict[Key, array[float]]) -> None:
-    """Median and 90th percentile of every cell from the sorted delays of its detail cells: a total's are
-    its parts' put together and sorted again (the sort runs in C over runs already in order)."""
-    pooled: dict[Key, list[float]] = {}
-    for key, ordered in delays.items():
-        cells[key].delay_median, cells[key].delay_p90 = nearest_ranks(ordered)
-        for total in (
-            Key(key.month, None, None),
-            Key(None, key.ehpad_id, None),
-            Key(None, None, key.specialty),
-            Key(None, None, None),
-        ):
-            pooled.setdefault(total, []).extend(ordered)
-    for total, values in pooled.items():
-        values.sort()
-        cells[total].delay_median, cells[total].delay_p90 = nearest_ranks(values)
+    details: dict[Key, Counts] = {}
+    held: list[tuple[Key, array[float]]] = []
+    for ehpad_id, month, specialty, counts, delays in rows:
+        key = Key(by_name[month], ehpad_id, specialty)
+        details[key] = counts
+        if delays:
+            held.append((key, unpack_delays(delays)))
+    return Tally(roll_up_counts(details), delay_ranks(held))
 
 
 async def refresh(uow: UnitOfWork, period: Period, ehpad_ids: list[UUID]) -> None:

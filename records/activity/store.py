@@ -54,7 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from records.activity.model import TRANSFER_AVOIDED, Cell, Month, Period, Segment
+from records.activity.model import ADDITIVE, TRANSFER_AVOIDED, Cell, Month, Period, Segment, additive
 from records.reports.model import Outcome
 from records.reports.store import final_outcomes
 from scheduling.expertise.store import activity_requests
@@ -62,19 +62,8 @@ from scheduling.store import activity_appointments
 from signalling.store import incidents_by_appointment
 from teleconsult.db import metadata
 
-#: The additive counts of a cell, as columns of activity_cells (and attributes of model.Cell).
-COUNT_COLUMNS: tuple[str, ...] = (
-    "appointments",
-    "done",
-    "cancelled",
-    "no_show",
-    "calls_with_incident",
-    "avoided_day",
-    "avoided_evening",
-    "expertise",
-    "expertise_answered",
-    "expertise_converted",
-)
+#: One stored cell: care home, month (YYYY-MM), specialty, additive counts (model.ADDITIVE), packed delays.
+CellRow = tuple[UUID, str, str, Sequence[int], bytes]
 
 activity_cells = Table(
     "activity_cells",
@@ -82,8 +71,7 @@ activity_cells = Table(
     Column("ehpad_id", Uuid, ForeignKey("establishments.id", ondelete="CASCADE"), primary_key=True),
     Column("month", String(7), primary_key=True),  # Paris month, YYYY-MM
     Column("specialty", String(32), primary_key=True),
-    *(Column(name, Integer, nullable=False) for name in COUNT_COLUMNS),
-    *(Column(f"outcome_{outcome.value}", Integer, nullable=False) for outcome in Outcome),
+    *(Column(name, Integer, nullable=False) for name in ADDITIVE),
     # The delays (days, booking to consultation) of the consultations held, ascending: float64
     # little-endian. Not additive: the totals' median and 90th percentile are taken from them.
     Column("delays", LargeBinary, nullable=False),
@@ -328,46 +316,27 @@ class ActivityStore:
         if rows:
             await self._session.execute(insert(activity_cells), list(rows))
 
-    async def cells(self, ehpad_ids: Sequence[UUID], period: Period) -> list[Any]:
+    async def cells(self, ehpad_ids: Sequence[UUID], period: Period) -> list[CellRow]:
         """The stored cells of these care homes in the period, by month, care home and specialty."""
         if not ehpad_ids:
             return []
         c = activity_cells.c
         query = (
-            select(activity_cells)
+            select(c.ehpad_id, c.month, c.specialty, *(c[name] for name in ADDITIVE), c.delays)
             .where(c.ehpad_id.in_(ehpad_ids), c.month >= str(period.first), c.month <= str(period.last))
             .order_by(c.month, c.ehpad_id, c.specialty)
         )
-        return list((await self._session.execute(query)).all())
+        last = 3 + len(ADDITIVE)
+        return [
+            (row[0], row[1], row[2], row[3:last], row[last])
+            for row in (await self._session.execute(query)).all()
+        ]
 
 
 def cell_row(
     ehpad_id: UUID, month: Month, specialty: str, cell: Cell, delays: Sequence[float]
 ) -> dict[str, Any]:
-    """The activity_cells row of one detail cell."""
-    row: dict[str, Any] = {"ehpad_id": ehpad_id, "month": str(month), "specialty": specialty}
-    for name in COUNT_COLUMNS:
-        row[name] = getattr(cell, name)
-    for outcome in Outcome:
-        row[f"outcome_{outcome.value}"] = cell.outcomes.get(outcome, 0)
-    row["delays"] = pack_delays(delays)
+    """The activity_cells row of one detail cell (``delays`` ascending)."""
+    row: dict[str, Any] = dict(zip(ADDITIVE, additive(cell), strict=True))
+    row.update(ehpad_id=ehpad_id, month=str(month), specialty=specialty, delays=pack_delays(delays))
     return row
-
-
-def row_cell(row: Any) -> Cell:
-    """The model cell of one activity_cells row (delays aside)."""
-    return Cell(
-        appointments=row.appointments,
-        done=row.done,
-        cancelled=row.cancelled,
-        no_show=row.no_show,
-        calls_with_incident=row.calls_with_incident,
-        avoided_day=row.avoided_day,
-        avoided_evening=row.avoided_evening,
-        expertise=row.expertise,
-        expertise_answered=row.expertise_answered,
-        expertise_converted=row.expertise_converted,
-        outcomes={
-            outcome: count for outcome in Outcome if (count := getattr(row, f"outcome_{outcome.value}"))
-        },
-    )

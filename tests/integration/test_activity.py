@@ -232,7 +232,8 @@ async def stored_figures(env: Env, ehpad_ids: list[uuid.UUID]) -> dict[Key, Cell
         store = uow.store(ActivityStore)
         assert await store.changes(ehpad_ids, PERIOD) == []  # every mark of the period consumed
         rows = await store.cells(ehpad_ids, PERIOD)
-    return tally(rows, PERIOD.months())
+    figures = tally(rows, PERIOD.months())
+    return {key: figures.cell(key) for key in figures.counts}
 
 
 def delay_of(figures: dict[Key, Cell], key: Key) -> tuple[float | None, float | None]:
