@@ -647,14 +647,22 @@ class Published:
     """One cell as every output shows it (page, CSV, XLSX, PDF): suppression applied once, here."""
 
     key: Key
-    counts: dict[str, Shown]
+    #: The published counts in the order of :data:`COUNT_MEASURES` (``cell["done"]`` reads one by name).
+    shown: Sequence[Shown]
     delay_median: Shown
     delay_p90: Shown
     cost_eur: Shown
     nurse_hours: Shown
 
     def __getitem__(self, measure: str) -> Shown:
-        return self.counts[measure]
+        return self.shown[_MEASURE_NUMBER[measure]]
+
+    @property
+    def counts(self) -> dict[str, Shown]:
+        return dict(zip(COUNT_MEASURES, self.shown, strict=True))
+
+
+_MEASURE_NUMBER: dict[str, int] = {measure: number for number, measure in enumerate(COUNT_MEASURES)}
 
 
 _HIDDEN = Shown(None)
@@ -681,51 +689,35 @@ def publish_counts(
     and nurse hours only with the transfers avoided, and the cost only when neither its daytime nor its
     evening part is between 1 and 4 (the two rates would give the split back)."""
     keys = list(cells)
-    vectors = [_published_counts(cells[key]) for key in keys]
-    flags = _hidden_flags(keys, [count for vector in vectors for count in vector])
-    width = len(COUNT_MEASURES)
-    done, avoided = COUNT_MEASURES.index("done"), COUNT_MEASURES.index("avoided")
-    day, evening = ADDITIVE.index("avoided_day"), ADDITIVE.index("avoided_evening")
+    values = [count for key in keys for count in _published_counts(cells[key])]
+    flags = _hidden_flags(keys, values)
     # Shown is immutable: one instance per distinct count is enough (ints only: 7 and 7.0 are equal keys).
-    shown: dict[int, Shown] = {}
+    cache: dict[int, Shown] = {}
 
     def show(count: int) -> Shown:
-        found = shown[count] = Shown(count)
+        found = cache[count] = Shown(count)
         return found
 
+    every = [
+        _HIDDEN if is_hidden else cache.get(count) or show(count)
+        for is_hidden, count in zip(flags, values, strict=True)
+    ]
+    width = len(COUNT_MEASURES)
+    done, avoided = _MEASURE_NUMBER["done"], _MEASURE_NUMBER["avoided"]
+    day, evening = ADDITIVE.index("avoided_day"), ADDITIVE.index("avoided_evening")
     published: dict[Key, Published] = {}
-    no_delays = (None, None)
     for index, key in enumerate(keys):
         counts = cells[key]
         base = index * width
         day_transfers, evening_transfers = counts[day], counts[evening]
-        avoided_hidden = flags[base + avoided]
-        split_small = (0 < day_transfers < SUPPRESSION_THRESHOLD) or (
-            0 < evening_transfers < SUPPRESSION_THRESHOLD
-        )
-        median, p90 = _HIDDEN, _HIDDEN
-        if not flags[base + done]:
-            found: tuple[float | None, float | None] = delays.get(key, no_delays)
-            median, p90 = Shown(found[0]), Shown(found[1])
-        published[key] = Published(
-            key=key,
-            counts=dict(
-                zip(
-                    COUNT_MEASURES,
-                    [
-                        _HIDDEN if is_hidden else shown.get(count) or show(count)
-                        for is_hidden, count in zip(flags[base : base + width], vectors[index], strict=True)
-                    ],
-                    strict=True,
-                )
-            ),
-            delay_median=median,
-            delay_p90=p90,
-            cost_eur=_HIDDEN
-            if avoided_hidden or split_small
-            else Shown(rules.cost(day_transfers, evening_transfers)),
-            nurse_hours=_HIDDEN
-            if avoided_hidden
-            else Shown(rules.nurse_hours(day_transfers + evening_transfers)),
-        )
+        median = p90 = cost = hours = _HIDDEN
+        if not flags[base + done] and key in delays:
+            median, p90 = (Shown(value) for value in delays[key])
+        if not flags[base + avoided]:
+            hours = Shown(rules.nurse_hours(day_transfers + evening_transfers))
+            if not (
+                0 < day_transfers < SUPPRESSION_THRESHOLD or 0 < evening_transfers < SUPPRESSION_THRESHOLD
+            ):
+                cost = Shown(rules.cost(day_transfers, evening_transfers))
+        published[key] = Published(key, every[base : base + width], median, p90, cost, hours)
     return published
