@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import compress, filterfalse, repeat
+from operator import add
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -63,6 +65,9 @@ class Month:
     def __post_init__(self) -> None:
         if not 1 <= self.month <= 12 or not 2000 <= self.year <= 2200:
             raise ValueError(f"{self.year}-{self.month}")
+
+    def __hash__(self) -> int:
+        return self.year * 12 + self.month
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
@@ -227,6 +232,14 @@ class Key:
     month: Month | None
     ehpad_id: UUID | None
     specialty: str | None
+    # Computed once: a page looks up its thousand keys several times, and a UUID hashes in Python.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.month, self.ehpad_id, self.specialty)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass
@@ -311,14 +324,15 @@ def nearest_ranks(ordered: Sequence[float]) -> tuple[float, float]:
 
 def delay_ranks(held: Iterable[tuple[Key, Sequence[float]]]) -> dict[Key, tuple[float, float]]:
     """(median, 90th percentile) of every detail cell from its delays in ascending order, and of every
-    total from its parts' delays put together (sorted again: in C, over runs already in order)."""
+    total from its parts' delays put together and sorted again (in C, over runs already in order: the
+    grand total's from the months' sorted delays)."""
     found: dict[Key, tuple[float, float]] = {}
-    pools: tuple[dict[object, list[float]], ...] = ({}, {}, {}, {})
+    pools: tuple[dict[object, list[float]], ...] = ({}, {}, {})
     for key, ordered in held:
         if not ordered:
             continue
         found[key] = nearest_ranks(ordered)
-        for dimension, coordinate in enumerate((key.month, key.ehpad_id, key.specialty, None)):
+        for dimension, coordinate in enumerate((key.month, key.ehpad_id, key.specialty)):
             pool = pools[dimension].get(coordinate)
             if pool is None:
                 pools[dimension][coordinate] = list(ordered)
@@ -328,6 +342,12 @@ def delay_ranks(held: Iterable[tuple[Key, Sequence[float]]]) -> dict[Key, tuple[
         for part_of, values in by_coordinate.items():
             values.sort()
             found[total_key(dimension, part_of)] = nearest_ranks(values)
+    if pools[0]:
+        everything: list[float] = []
+        for values in pools[0].values():
+            everything.extend(values)
+        everything.sort()
+        found[Key(None, None, None)] = nearest_ranks(everything)
     return found
 
 
@@ -534,15 +554,21 @@ class _Equations:
                 self.sums_of[child].append(s)
         self.first_sum = len(keys) * len(self.within)
         self.count = self.first_sum + len(self.sums) * width
+        #: For each sum, its cells' first member numbers (total first), built when first needed.
+        self.bases: list[list[int] | None] = [None] * len(self.sums)
 
-    def members(self, equation: int) -> list[int]:
-        width = self.width
+    def members(self, equation: int) -> Iterator[int]:
+        """The members of an equation, in order (the total first). (map over int.__add__: no Python
+        loop, some equations have a member per care home or per month and care home.)"""
         if equation < self.first_sum:
             cell, k = divmod(equation, len(self.within))
-            return [cell * width + measure for measure in self.within[k]]
-        s, measure = divmod(equation - self.first_sum, width)
-        total, children = self.sums[s]
-        return [total * width + measure, *(child * width + measure for child in children)]
+            return map((cell * self.width).__add__, self.within[k])
+        s, measure = divmod(equation - self.first_sum, self.width)
+        bases = self.bases[s]
+        if bases is None:
+            total, children = self.sums[s]
+            bases = self.bases[s] = [total * self.width, *(child * self.width for child in children)]
+        return map(measure.__add__, bases)
 
     def of_member(self, member: int) -> list[int]:
         """The equations ``member`` belongs to, in ascending order."""
@@ -578,7 +604,9 @@ def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
     }
 
 
-_KEEP_BY_MEASURE: tuple[int, ...] = tuple(_KEEP.get(measure, 0) for measure in COUNT_MEASURES)
+#: 1 for a count that is suppressed and not zero (others: 0).
+_SMALL: dict[int, int] = dict.fromkeys(range(1, SUPPRESSION_THRESHOLD), 1)
+_KEEP_SHIFTED: list[int] = [_KEEP.get(measure, 0) << 32 for measure in COUNT_MEASURES]
 
 
 def _hidden_flags(keys: list[Key], values: list[int]) -> list[bool]:
@@ -590,31 +618,33 @@ def _hidden_flags(keys: list[Key], values: list[int]) -> list[bool]:
     counted or built (:class:`_Equations`): the others cannot need a complementary suppression until one
     of their members is suppressed, and then they are reached from it."""
     width = len(COUNT_MEASURES)
-    keep = _KEEP_BY_MEASURE
     equations = _Equations(keys)
-    hidden = [count < SUPPRESSION_THRESHOLD for count in values]
+    # Which member goes first when one must be chosen: (keep, count) as one integer (counts < 2**32).
+    rank = list(map(add, _KEEP_SHIFTED * len(keys), values))
+    hidden = list(map(SUPPRESSION_THRESHOLD.__gt__, values))
+    # The suppressed members' sum can be worked out: it discloses a count when a single one of them is
+    # not zero (a zero discloses nobody). So each equation starts with its number of small non-zero
+    # members, counted column-wise over slices (loops in C: a page has some twenty thousand members).
+    small = list(map(_SMALL.get, values, repeat(0, len(values))))
     disclosed = [0] * equations.count
-    within, within_of, sums_of = len(equations.within), equations.within_of, equations.sums_of
-    for member, count in enumerate(values):
-        # The suppressed members' sum can be worked out: it discloses a count when a single one of them
-        # is not zero (a zero discloses nobody). (equations.of_member, inlined: this runs for every
-        # small count.)
-        if 0 < count < SUPPRESSION_THRESHOLD:
-            cell, measure = divmod(member, width)
-            for k in within_of[measure]:
-                disclosed[cell * within + k] += 1
-            first = equations.first_sum + measure
-            for s in sums_of[cell]:
-                disclosed[first + s * width] += 1
-    pending = [index for index, count in enumerate(disclosed) if count == 1]
+    cells, within = len(keys), len(equations.within)
+    for k, measures in enumerate(equations.within):
+        columns = [small[measure::width] for measure in measures]
+        disclosed[k : cells * within : within] = list(map(sum, zip(*columns, strict=True)))
+    for s, (total, children) in enumerate(equations.sums):
+        rows = [small[cell * width : (cell + 1) * width] for cell in (total, *children)]
+        first = equations.first_sum + s * width
+        disclosed[first : first + width] = list(map(sum, zip(*rows, strict=True)))
+    pending = list(compress(range(equations.count), map((1).__eq__, disclosed)))
     while pending:
         index = pending.pop()
         if disclosed[index] != 1:
             continue
-        visible = [member for member in equations.members(index) if not hidden[member]]
+        visible = list(filterfalse(hidden.__getitem__, equations.members(index)))
         if not visible:
             continue
-        chosen = min(visible, key=lambda member: (keep[member % width], values[member]))
+        # The first of the least important measures' smallest counts (see _KEEP).
+        chosen = min(visible, key=rank.__getitem__)
         hidden[chosen] = True
         if values[chosen] > 0:
             for other in equations.of_member(chosen):
