@@ -30,8 +30,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import compress, filterfalse, repeat
-from operator import add
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -604,9 +602,7 @@ def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
     }
 
 
-#: 1 for a count that is suppressed and not zero (others: 0).
-_SMALL: dict[int, int] = dict.fromkeys(range(1, SUPPRESSION_THRESHOLD), 1)
-_KEEP_SHIFTED: list[int] = [_KEEP.get(measure, 0) << 32 for measure in COUNT_MEASURES]
+_KEEP_BY_MEASURE: tuple[int, ...] = tuple(_KEEP.get(measure, 0) for measure in COUNT_MEASURES)
 
 
 def _hidden_flags(keys: list[Key], values: list[int]) -> list[bool]:
@@ -618,33 +614,31 @@ def _hidden_flags(keys: list[Key], values: list[int]) -> list[bool]:
     counted or built (:class:`_Equations`): the others cannot need a complementary suppression until one
     of their members is suppressed, and then they are reached from it."""
     width = len(COUNT_MEASURES)
+    keep = _KEEP_BY_MEASURE
     equations = _Equations(keys)
-    # Which member goes first when one must be chosen: (keep, count) as one integer (counts < 2**32).
-    rank = list(map(add, _KEEP_SHIFTED * len(keys), values))
-    hidden = list(map(SUPPRESSION_THRESHOLD.__gt__, values))
-    # The suppressed members' sum can be worked out: it discloses a count when a single one of them is
-    # not zero (a zero discloses nobody). So each equation starts with its number of small non-zero
-    # members, counted column-wise over slices (loops in C: a page has some twenty thousand members).
-    small = list(map(_SMALL.get, values, repeat(0, len(values))))
+    hidden = [count < SUPPRESSION_THRESHOLD for count in values]
     disclosed = [0] * equations.count
-    cells, within = len(keys), len(equations.within)
-    for k, measures in enumerate(equations.within):
-        columns = [small[measure::width] for measure in measures]
-        disclosed[k : cells * within : within] = list(map(sum, zip(*columns, strict=True)))
-    for s, (total, children) in enumerate(equations.sums):
-        rows = [small[cell * width : (cell + 1) * width] for cell in (total, *children)]
-        first = equations.first_sum + s * width
-        disclosed[first : first + width] = list(map(sum, zip(*rows, strict=True)))
-    pending = list(compress(range(equations.count), map((1).__eq__, disclosed)))
+    within, within_of, sums_of = len(equations.within), equations.within_of, equations.sums_of
+    for member, count in enumerate(values):
+        # The suppressed members' sum can be worked out: it discloses a count when a single one of them
+        # is not zero (a zero discloses nobody). (equations.of_member, inlined: this runs for every
+        # small count.)
+        if 0 < count < SUPPRESSION_THRESHOLD:
+            cell, measure = divmod(member, width)
+            for k in within_of[measure]:
+                disclosed[cell * within + k] += 1
+            first = equations.first_sum + measure
+            for s in sums_of[cell]:
+                disclosed[first + s * width] += 1
+    pending = [index for index, count in enumerate(disclosed) if count == 1]
     while pending:
         index = pending.pop()
         if disclosed[index] != 1:
             continue
-        visible = list(filterfalse(hidden.__getitem__, equations.members(index)))
+        visible = [member for member in equations.members(index) if not hidden[member]]
         if not visible:
             continue
-        # The first of the least important measures' smallest counts (see _KEEP).
-        chosen = min(visible, key=rank.__getitem__)
+        chosen = min(visible, key=lambda member: (keep[member % width], values[member]))
         hidden[chosen] = True
         if values[chosen] > 0:
             for other in equations.of_member(chosen):

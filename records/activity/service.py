@@ -145,7 +145,7 @@ async def activity(
         selected = _find(homes, care_home) if care_home else None
         ehpad_ids = [selected.id] if selected else [home.id for home in homes]
         store = uow.store(ActivityStore)
-        is_stale = bool(await store.changes(ehpad_ids, period))
+        is_stale = await store.has_changes(ehpad_ids, period)
         rows = [] if is_stale else await store.cells(ehpad_ids, period)
     if is_stale:
         await refresh(uow, period, ehpad_ids)

@@ -295,6 +295,22 @@ class ActivityStore:
         )
         return [(row.id, row.ehpad_id, row.hour) for row in (await self._session.execute(query)).all()]
 
+    async def has_changes(self, ehpad_ids: Sequence[UUID], period: Period) -> bool:
+        """Whether a write has marked a cell of these care homes in the period since it was computed."""
+        if not ehpad_ids:
+            return False
+        c = activity_changes.c
+        query = (
+            select(c.id)
+            .where(
+                c.ehpad_id.in_(ehpad_ids),
+                c.hour >= hour_of(period.start()),
+                c.hour < hour_of(period.end()),
+            )
+            .limit(1)
+        )
+        return (await self._session.execute(query)).first() is not None
+
     async def lock_cells(self) -> None:
         """One refresh at a time: taken before reading the marks (SQLite's write transaction, which starts
         with BEGIN IMMEDIATE, already is one at a time)."""
