@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -322,27 +323,40 @@ def nearest_ranks(ordered: Sequence[float]) -> tuple[float, float]:
 
 def delay_ranks(held: Iterable[tuple[Key, Sequence[float]]]) -> dict[Key, tuple[float, float]]:
     """(median, 90th percentile) of every detail cell from its delays in ascending order, and of every
-    total from its parts' delays put together and sorted again (in C, over runs already in order: the
-    grand total's from the months' sorted delays)."""
+    total from its parts' delays put together and sorted again. The sorts run in C over runs already in
+    order, and the longer the runs the cheaper: the months', specialties' and grand totals' delays are put
+    together from those of each month and specialty, sorted first."""
     found: dict[Key, tuple[float, float]] = {}
-    pools: tuple[dict[object, list[float]], ...] = ({}, {}, {})
+    by_month_specialty: dict[tuple[Month | None, str | None], list[float]] = {}
+    by_ehpad: dict[UUID | None, list[float]] = {}
     for key, ordered in held:
         if not ordered:
             continue
         found[key] = nearest_ranks(ordered)
-        for dimension, coordinate in enumerate((key.month, key.ehpad_id, key.specialty)):
-            pool = pools[dimension].get(coordinate)
-            if pool is None:
-                pools[dimension][coordinate] = list(ordered)
-            else:
-                pool.extend(ordered)
+        month_specialty = by_month_specialty.get((key.month, key.specialty))
+        if month_specialty is None:
+            by_month_specialty[(key.month, key.specialty)] = list(ordered)
+        else:
+            month_specialty.extend(ordered)
+        ehpad = by_ehpad.get(key.ehpad_id)
+        if ehpad is None:
+            by_ehpad[key.ehpad_id] = list(ordered)
+        else:
+            ehpad.extend(ordered)
+    by_month: dict[Month | None, list[float]] = {}
+    by_specialty: dict[str | None, list[float]] = {}
+    for (month, specialty), values in by_month_specialty.items():
+        values.sort()
+        by_month.setdefault(month, []).extend(values)
+        by_specialty.setdefault(specialty, []).extend(values)
+    pools: tuple[dict[Any, list[float]], ...] = (by_month, by_ehpad, by_specialty)
     for dimension, by_coordinate in enumerate(pools):
         for part_of, values in by_coordinate.items():
             values.sort()
             found[total_key(dimension, part_of)] = nearest_ranks(values)
-    if pools[0]:
+    if by_month:
         everything: list[float] = []
-        for values in pools[0].values():
+        for values in by_month.values():
             everything.extend(values)
         everything.sort()
         found[Key(None, None, None)] = nearest_ranks(everything)
@@ -713,7 +727,7 @@ def publish_counts(
     and nurse hours only with the transfers avoided, and the cost only when neither its daytime nor its
     evening part is between 1 and 4 (the two rates would give the split back)."""
     keys = list(cells)
-    values = [count for key in keys for count in _published_counts(cells[key])]
+    values = list(chain.from_iterable(map(_published_counts, map(cells.__getitem__, keys))))
     flags = _hidden_flags(keys, values)
     # Shown is immutable: one instance per distinct count is enough (ints only: 7 and 7.0 are equal keys).
     cache: dict[int, Shown] = {}
