@@ -144,13 +144,11 @@ async def activity(
         homes = await _care_homes(uow, actor)
         selected = _find(homes, care_home) if care_home else None
         ehpad_ids = [selected.id] if selected else [home.id for home in homes]
-        store = uow.store(ActivityStore)
-        is_stale = await store.has_changes(ehpad_ids, period)
-        rows = [] if is_stale else await store.cells(ehpad_ids, period)
+        rows, is_stale = await uow.store(ActivityStore).cells(ehpad_ids, period)
     if is_stale:
         await refresh(uow, period, ehpad_ids)
         async with uow.reading():
-            rows = await uow.store(ActivityStore).cells(ehpad_ids, period)
+            rows, _ = await uow.store(ActivityStore).cells(ehpad_ids, period)
     months = period.months()
     figures = tally(rows, months)
     return Activity(

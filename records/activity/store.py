@@ -290,26 +290,21 @@ class ActivityStore:
         if not ehpad_ids:
             return []
         c = activity_changes.c
-        query = select(c.id, c.ehpad_id, c.hour).where(
+        query = self._marked(ehpad_ids, period).add_columns(c.ehpad_id, c.hour)
+        return [(row.id, row.ehpad_id, row.hour) for row in (await self._session.execute(query)).all()]
+
+    def _marked(self, ehpad_ids: Sequence[UUID], period: Period) -> Any:
+        """The ids of the marks of these care homes in the period (the (ehpad_id, hour) index)."""
+        c = activity_changes.c
+        return select(c.id).where(
             c.ehpad_id.in_(ehpad_ids), c.hour >= hour_of(period.start()), c.hour < hour_of(period.end())
         )
-        return [(row.id, row.ehpad_id, row.hour) for row in (await self._session.execute(query)).all()]
 
     async def has_changes(self, ehpad_ids: Sequence[UUID], period: Period) -> bool:
         """Whether a write has marked a cell of these care homes in the period since it was computed."""
         if not ehpad_ids:
             return False
-        c = activity_changes.c
-        query = (
-            select(c.id)
-            .where(
-                c.ehpad_id.in_(ehpad_ids),
-                c.hour >= hour_of(period.start()),
-                c.hour < hour_of(period.end()),
-            )
-            .limit(1)
-        )
-        return (await self._session.execute(query)).first() is not None
+        return (await self._session.execute(self._marked(ehpad_ids, period).limit(1))).first() is not None
 
     async def lock_cells(self) -> None:
         """One refresh at a time: taken before reading the marks (SQLite's write transaction, which starts
@@ -332,21 +327,30 @@ class ActivityStore:
         if rows:
             await self._session.execute(insert(activity_cells), list(rows))
 
-    async def cells(self, ehpad_ids: Sequence[UUID], period: Period) -> list[CellRow]:
-        """The stored cells of these care homes in the period, by month, care home and specialty."""
+    async def cells(self, ehpad_ids: Sequence[UUID], period: Period) -> tuple[list[CellRow], bool]:
+        """The stored cells of these care homes in the period, by month, care home and specialty, and
+        whether a write has marked one of them since it was computed (then they must be refreshed first):
+        one statement."""
         if not ehpad_ids:
-            return []
+            return [], False
         c = activity_cells.c
         query = (
-            select(c.ehpad_id, c.month, c.specialty, *(c[name] for name in ADDITIVE), c.delays)
+            select(
+                c.ehpad_id,
+                c.month,
+                c.specialty,
+                *(c[name] for name in ADDITIVE),
+                c.delays,
+                self._marked(ehpad_ids, period).exists().label("is_stale"),
+            )
             .where(c.ehpad_id.in_(ehpad_ids), c.month >= str(period.first), c.month <= str(period.last))
             .order_by(c.month, c.ehpad_id, c.specialty)
         )
         last = 3 + len(ADDITIVE)
-        return [
-            (row[0], row[1], row[2], row[3:last], row[last])
-            for row in (await self._session.execute(query)).all()
-        ]
+        rows = (await self._session.execute(query)).all()
+        if not rows:
+            return [], await self.has_changes(ehpad_ids, period)
+        return [(row[0], row[1], row[2], row[3:last], row[last]) for row in rows], bool(rows[0][-1])
 
 
 def cell_row(

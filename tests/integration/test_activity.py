@@ -231,7 +231,8 @@ async def stored_figures(env: Env, ehpad_ids: list[uuid.UUID]) -> dict[Key, Cell
     async with env.uow().reading() as uow:
         store = uow.store(ActivityStore)
         assert await store.changes(ehpad_ids, PERIOD) == []  # every mark of the period consumed
-        rows = await store.cells(ehpad_ids, PERIOD)
+        rows, is_stale = await store.cells(ehpad_ids, PERIOD)
+    assert not is_stale
     figures = tally(rows, PERIOD.months())
     return {key: figures.cell(key) for key in figures.counts}
 
