@@ -729,15 +729,19 @@ def publish_counts(
     keys = list(cells)
     values = list(chain.from_iterable(map(_published_counts, map(cells.__getitem__, keys))))
     flags = _hidden_flags(keys, values)
-    # Shown is immutable: one instance per distinct count is enough (ints only: 7 and 7.0 are equal keys).
-    cache: dict[int, Shown] = {}
+    # Shown is immutable: one instance per distinct value is enough. One cache per kind of value (a count
+    # 7 and a delay 7.0 are equal keys but not the same figure).
+    counts_shown: dict[int, Shown] = {}
+    delays_shown: dict[float, Shown] = {}
+    hours_shown: dict[int, Shown] = {}
+    costs_shown: dict[tuple[int, int], Shown] = {}
 
-    def show(count: int) -> Shown:
-        found = cache[count] = Shown(count)
+    def show(cache: dict[Any, Shown], key: Any, value: float | None) -> Shown:
+        found = cache[key] = Shown(value)
         return found
 
     every = [
-        _HIDDEN if is_hidden else cache.get(count) or show(count)
+        _HIDDEN if is_hidden else counts_shown.get(count) or show(counts_shown, count, count)
         for is_hidden, count in zip(flags, values, strict=True)
     ]
     width = len(COUNT_MEASURES)
@@ -747,15 +751,21 @@ def publish_counts(
     for index, key in enumerate(keys):
         counts = cells[key]
         base = index * width
-        day_transfers, evening_transfers = counts[day], counts[evening]
         median = p90 = cost = hours = _HIDDEN
-        if not flags[base + done] and key in delays:
-            median, p90 = (Shown(value) for value in delays[key])
+        if not flags[base + done]:
+            found = delays.get(key)
+            if found is not None:
+                first, second = found
+                median = delays_shown.get(first) or show(delays_shown, first, first)
+                p90 = delays_shown.get(second) or show(delays_shown, second, second)
         if not flags[base + avoided]:
-            hours = Shown(rules.nurse_hours(day_transfers + evening_transfers))
+            day_transfers, evening_transfers = counts[day], counts[evening]
+            transfers = day_transfers + evening_transfers
+            hours = hours_shown.get(transfers) or show(hours_shown, transfers, rules.nurse_hours(transfers))
             if not (
                 0 < day_transfers < SUPPRESSION_THRESHOLD or 0 < evening_transfers < SUPPRESSION_THRESHOLD
             ):
-                cost = Shown(rules.cost(day_transfers, evening_transfers))
+                split = (day_transfers, evening_transfers)
+                cost = costs_shown.get(split) or show(costs_shown, split, rules.cost(*split))
         published[key] = Published(key, every[base : base + width], median, p90, cost, hours)
     return published
