@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -224,21 +224,14 @@ class SavingsRules:
 # ---------------------------------------------------------------------------------------------- figures
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
-    """One cell's coordinates; None in a coordinate means "all of them" (a total)."""
+class Key(NamedTuple):
+    """One cell's coordinates; None in a coordinate means "all of them" (a total). (A named tuple rather
+    than a frozen dataclass: a page builds and looks up about a thousand of them, and a tuple is built,
+    hashed and compared in C.)"""
 
     month: Month | None
     ehpad_id: UUID | None
     specialty: str | None
-    # Computed once: a page looks up its thousand keys several times, and a UUID hashes in Python.
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash((self.month, self.ehpad_id, self.specialty)))
-
-    def __hash__(self) -> int:
-        return self._hash
 
 
 @dataclass
