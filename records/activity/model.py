@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain
+from typing import Any, NamedTuple
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -62,6 +64,9 @@ class Month:
     def __post_init__(self) -> None:
         if not 1 <= self.month <= 12 or not 2000 <= self.year <= 2200:
             raise ValueError(f"{self.year}-{self.month}")
+
+    def __hash__(self) -> int:
+        return self.year * 12 + self.month
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
@@ -219,9 +224,10 @@ class SavingsRules:
 # ---------------------------------------------------------------------------------------------- figures
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
-    """One cell's coordinates; None in a coordinate means "all of them" (a total)."""
+class Key(NamedTuple):
+    """One cell's coordinates; None in a coordinate means "all of them" (a total). (A named tuple rather
+    than a frozen dataclass: a page builds and looks up about a thousand of them, and a tuple is built,
+    hashed and compared in C.)"""
 
     month: Month | None
     ehpad_id: UUID | None
@@ -301,6 +307,55 @@ class Cell:
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
 
 
+def nearest_ranks(ordered: Sequence[float]) -> tuple[float, float]:
+    """The median and 90th percentile of values in ascending order (at least one), by nearest rank: the
+    value at rank ceil(p x n)."""
+    count = len(ordered)
+    return ordered[(count + 1) // 2 - 1], ordered[(9 * count + 9) // 10 - 1]
+
+
+def delay_ranks(held: Iterable[tuple[Key, Sequence[float]]]) -> dict[Key, tuple[float, float]]:
+    """(median, 90th percentile) of every detail cell from its delays in ascending order, and of every
+    total from its parts' delays put together and sorted again. The sorts run in C over runs already in
+    order, and the longer the runs the cheaper: the months', specialties' and grand totals' delays are put
+    together from those of each month and specialty, sorted first."""
+    found: dict[Key, tuple[float, float]] = {}
+    by_month_specialty: dict[tuple[Month | None, str | None], list[float]] = {}
+    by_ehpad: dict[UUID | None, list[float]] = {}
+    for key, ordered in held:
+        if not ordered:
+            continue
+        found[key] = nearest_ranks(ordered)
+        month_specialty = by_month_specialty.get((key.month, key.specialty))
+        if month_specialty is None:
+            by_month_specialty[(key.month, key.specialty)] = list(ordered)
+        else:
+            month_specialty.extend(ordered)
+        ehpad = by_ehpad.get(key.ehpad_id)
+        if ehpad is None:
+            by_ehpad[key.ehpad_id] = list(ordered)
+        else:
+            ehpad.extend(ordered)
+    by_month: dict[Month | None, list[float]] = {}
+    by_specialty: dict[str | None, list[float]] = {}
+    for (month, specialty), values in by_month_specialty.items():
+        values.sort()
+        by_month.setdefault(month, []).extend(values)
+        by_specialty.setdefault(specialty, []).extend(values)
+    pools: tuple[dict[Any, list[float]], ...] = (by_month, by_ehpad, by_specialty)
+    for dimension, by_coordinate in enumerate(pools):
+        for part_of, values in by_coordinate.items():
+            values.sort()
+            found[total_key(dimension, part_of)] = nearest_ranks(values)
+    if by_month:
+        everything: list[float] = []
+        for values in by_month.values():
+            everything.extend(values)
+        everything.sort()
+        found[Key(None, None, None)] = nearest_ranks(everything)
+    return found
+
+
 #: The published counts (in the order the exports show them).
 COUNT_MEASURES: tuple[str, ...] = (
     "requests",
@@ -331,56 +386,202 @@ _WITHIN_CELL: tuple[tuple[str, ...], ...] = (
 _KEEP: dict[str, int] = {"done": 3, "avoided": 3, "requests": 2, "finalised": 2, "expertise": 1}
 
 
+#: The additive counts of a cell, in the order of a :data:`Counts` vector (and of activity_cells' columns).
+ADDITIVE: tuple[str, ...] = (
+    "appointments",
+    "done",
+    "cancelled",
+    "no_show",
+    "calls_with_incident",
+    "avoided_day",
+    "avoided_evening",
+    "expertise",
+    "expertise_answered",
+    "expertise_converted",
+    *(f"outcome_{outcome.value}" for outcome in Outcome),
+)
+#: A cell's additive counts as a vector (see :data:`ADDITIVE`): what the totals add up and the suppression
+#: reads, without a Cell or a dict per cell (a page has about a thousand cells).
+Counts = Sequence[int]
+_OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
+_FIRST_OUTCOME = ADDITIVE.index(f"outcome_{_OUTCOMES[0].value}")
+
+
+def additive(cell: Cell) -> list[int]:
+    """The additive counts of a cell (:data:`ADDITIVE`)."""
+    outcomes = cell.outcomes
+    return [
+        cell.appointments,
+        cell.done,
+        cell.cancelled,
+        cell.no_show,
+        cell.calls_with_incident,
+        cell.avoided_day,
+        cell.avoided_evening,
+        cell.expertise,
+        cell.expertise_answered,
+        cell.expertise_converted,
+        *(outcomes.get(outcome, 0) for outcome in _OUTCOMES),
+    ]
+
+
+def cell_of(counts: Counts) -> Cell:
+    """The cell of additive counts (delays not filled)."""
+    return Cell(
+        appointments=counts[0],
+        done=counts[1],
+        cancelled=counts[2],
+        no_show=counts[3],
+        calls_with_incident=counts[4],
+        avoided_day=counts[5],
+        avoided_evening=counts[6],
+        expertise=counts[7],
+        expertise_answered=counts[8],
+        expertise_converted=counts[9],
+        outcomes={
+            outcome: count for outcome, count in zip(_OUTCOMES, counts[_FIRST_OUTCOME:], strict=True) if count
+        },
+    )
+
+
 def roll_up(details: Mapping[Key, Cell]) -> dict[Key, Cell]:
     """The detail cells with every total the outputs publish: per month, per care home, per specialty,
-    and the grand total (delays are not additive: SQL fills them)."""
-    cells: dict[Key, Cell] = dict(details)
-    for key, cell in details.items():
-        for total in (
-            Key(key.month, None, None),
-            Key(None, key.ehpad_id, None),
-            Key(None, None, key.specialty),
-            Key(None, None, None),
-        ):
-            cells.setdefault(total, Cell()).add(cell)
-    cells.setdefault(Key(None, None, None), Cell())
+    and the grand total (delays are not additive: the caller fills them)."""
+    rolled = roll_up_counts({key: additive(cell) for key, cell in details.items()})
+    return {key: details[key] if key in details else cell_of(counts) for key, counts in rolled.items()}
+
+
+def roll_up_counts(details: Mapping[Key, Counts]) -> dict[Key, Counts]:
+    """:func:`roll_up` on count vectors. Every detail has its three coordinates; the totals come after
+    the details, in the order the details first reach them, the grand total last if no detail does."""
+    cells: dict[Key, Counts] = dict(details)
+    # The parts of each total, by dimension and coordinate (no Key built or hashed per detail).
+    parts: tuple[dict[object, list[Counts]], ...] = ({}, {}, {}, {})
+    order: list[tuple[int, object]] = []
+    for key, counts in details.items():
+        for dimension, coordinate in enumerate((key.month, key.ehpad_id, key.specialty, None)):
+            found = parts[dimension].get(coordinate)
+            if found is None:
+                parts[dimension][coordinate] = [counts]
+                order.append((dimension, coordinate))
+            else:
+                found.append(counts)
+    for dimension, part_of in order:
+        # Column sums over the parts: one pass in C per total rather than a Python loop over fields.
+        cells[total_key(dimension, part_of)] = [
+            sum(column) for column in zip(*parts[dimension][part_of], strict=True)
+        ]
+    cells.setdefault(Key(None, None, None), [0] * len(ADDITIVE))
     return cells
 
 
-def _equations(keys: list[Key]) -> list[list[int]]:
-    """Sets of published counts where one member is the sum of the others (knowing all but one of them
-    gives the last one), as member numbers: cell number x len(COUNT_MEASURES) + measure number."""
-    width = len(COUNT_MEASURES)
-    number = {key: index for index, key in enumerate(keys)}
-    measure_of = {measure: index for index, measure in enumerate(COUNT_MEASURES)}
-    within = [[measure_of[name] for name in names] for names in _WITHIN_CELL]
-    equations: list[list[int]] = []
-    for index in range(len(keys)):
-        for names in within:
-            equations.append([index * width + measure for measure in names])
-    groups: dict[Key, list[int]] = {}
-    by_dimension: dict[int, list[int]] = {0: [], 1: [], 2: []}
-    for index, key in enumerate(keys):
-        coordinates = (key.month is not None, key.ehpad_id is not None, key.specialty is not None)
-        if all(coordinates):
-            for parent in (
-                Key(key.month, None, None),
-                Key(None, key.ehpad_id, None),
-                Key(None, None, key.specialty),
-            ):
-                groups.setdefault(parent, []).append(index)
-        elif sum(coordinates) == 1:
-            by_dimension[coordinates.index(True)].append(index)
-    grand = number.get(Key(None, None, None))
-    sums: list[tuple[int, list[int]]] = [
-        (number[parent], children) for parent, children in groups.items() if parent in number
+def total_key(dimension: int, coordinate: Any) -> Key:
+    """The total over every coordinate but ``dimension``'s (0 month, 1 care home, 2 specialty; 3: all)."""
+    return Key(
+        coordinate if dimension == 0 else None,
+        coordinate if dimension == 1 else None,
+        coordinate if dimension == 2 else None,
+    )
+
+
+def _published_counts(counts: Counts) -> list[int]:
+    """Every published count from the additive ones, in the order of :data:`COUNT_MEASURES` (what
+    ``Cell.counts()`` gives, without building a dict)."""
+    outcomes = counts[_FIRST_OUTCOME:]
+    appointments, done, cancelled, no_show = counts[0], counts[1], counts[2], counts[3]
+    return [
+        appointments + counts[7],
+        appointments,
+        done,
+        cancelled,
+        no_show,
+        appointments - done - cancelled - no_show,
+        counts[4],
+        sum(outcomes),
+        *outcomes,
+        counts[5] + counts[6],
+        counts[7],
+        counts[8],
+        counts[9],
     ]
-    if grand is not None:
-        sums += [(grand, totals) for totals in by_dimension.values() if totals]
-    for total, children in sums:
-        for measure in range(width):
-            equations.append([total * width + measure, *(child * width + measure for child in children)])
-    return equations
+
+
+class _Equations:
+    """The equations between published counts (sets where one member is the sum of the others: knowing all
+    but one gives the last), numbered but not built: members are numbered cell number x len(COUNT_MEASURES)
+    + measure number; equation ``cell x 4 + k`` is the k-th within-cell equation of that cell
+    (:data:`_WITHIN_CELL`), and equation ``4 x cells + s x measures + m`` says that total ``s``'s measure
+    ``m`` is the sum of that measure over its parts. Only the equations the suppression looks at are built,
+    in the same order as if every one had been."""
+
+    def __init__(self, keys: list[Key]) -> None:
+        width = len(COUNT_MEASURES)
+        self.width = width
+        measure_of = {measure: index for index, measure in enumerate(COUNT_MEASURES)}
+        self.within = [[measure_of[name] for name in names] for names in _WITHIN_CELL]
+        #: For each measure, the within-cell equations (k) it belongs to.
+        self.within_of: list[list[int]] = [
+            [k for k, names in enumerate(self.within) if measure in names] for measure in range(width)
+        ]
+        # Totals over one dimension (by coordinate) and the grand total, by cell number.
+        totals: tuple[dict[object, int], ...] = ({}, {}, {})
+        grand: int | None = None
+        groups: dict[tuple[int, object], list[int]] = {}
+        by_dimension: dict[int, list[int]] = {0: [], 1: [], 2: []}
+        for index, key in enumerate(keys):
+            coordinates = (key.month, key.ehpad_id, key.specialty)
+            present = [coordinate is not None for coordinate in coordinates]
+            if all(present):
+                for parent in enumerate(coordinates):
+                    found = groups.get(parent)
+                    if found is None:
+                        groups[parent] = [index]
+                    else:
+                        found.append(index)
+            elif sum(present) == 1:
+                dimension = present.index(True)
+                by_dimension[dimension].append(index)
+                totals[dimension].setdefault(coordinates[dimension], index)
+            elif not any(present) and grand is None:
+                grand = index
+        self.sums: list[tuple[int, list[int]]] = [
+            (totals[dimension][coordinate], children)
+            for (dimension, coordinate), children in groups.items()
+            if coordinate in totals[dimension]
+        ]
+        if grand is not None:
+            self.sums += [(grand, parts) for parts in by_dimension.values() if parts]
+        #: For each cell, the sums (s) it takes part in, as the total or as a part, in ascending order.
+        self.sums_of: list[list[int]] = [[] for _ in keys]
+        for s, (total, children) in enumerate(self.sums):
+            self.sums_of[total].append(s)
+            for child in children:
+                self.sums_of[child].append(s)
+        self.first_sum = len(keys) * len(self.within)
+        self.count = self.first_sum + len(self.sums) * width
+        #: For each sum, its cells' first member numbers (total first), built when first needed.
+        self.bases: list[list[int] | None] = [None] * len(self.sums)
+
+    def members(self, equation: int) -> Iterator[int]:
+        """The members of an equation, in order (the total first). (map over int.__add__: no Python
+        loop, some equations have a member per care home or per month and care home.)"""
+        if equation < self.first_sum:
+            cell, k = divmod(equation, len(self.within))
+            return map((cell * self.width).__add__, self.within[k])
+        s, measure = divmod(equation - self.first_sum, self.width)
+        bases = self.bases[s]
+        if bases is None:
+            total, children = self.sums[s]
+            bases = self.bases[s] = [total * self.width, *(child * self.width for child in children)]
+        return map(measure.__add__, bases)
+
+    def of_member(self, member: int) -> list[int]:
+        """The equations ``member`` belongs to, in ascending order."""
+        cell, measure = divmod(member, self.width)
+        within = len(self.within)
+        return [cell * within + k for k in self.within_of[measure]] + [
+            self.first_sum + s * self.width + measure for s in self.sums_of[cell]
+        ]
 
 
 def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
@@ -397,12 +598,10 @@ def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
     (Combinations of several equations are not searched: this is the "at least one complementary cell"
     rule.)
     """
-    # Members are numbered (cell number x measures + measure number): the loop below handles integers
-    # only, and each equation keeps its count of suppressed non-zero members, looked at again only when
-    # one of its members has just been suppressed.
     keys = list(cells)
     width = len(COUNT_MEASURES)
-    hidden = _hidden_flags(keys, cells)
+    values = [count for key in keys for count in _published_counts(additive(cells[key]))]
+    hidden = _hidden_flags(keys, values)
     return {
         (keys[number // width], COUNT_MEASURES[number % width])
         for number, is_hidden in enumerate(hidden)
@@ -410,36 +609,46 @@ def protect(cells: Mapping[Key, Cell]) -> set[tuple[Key, str]]:
     }
 
 
-def _hidden_flags(keys: list[Key], cells: Mapping[Key, Cell]) -> list[bool]:
-    """:func:`protect`'s work: one flag per member number (cell number x measures + measure number)."""
+_KEEP_BY_MEASURE: tuple[int, ...] = tuple(_KEEP.get(measure, 0) for measure in COUNT_MEASURES)
+
+
+def _hidden_flags(keys: list[Key], values: list[int]) -> list[bool]:
+    """:func:`protect`'s work: one flag per member number (cell number x measures + measure number), from
+    the counts ``values`` numbered the same way.
+
+    Each equation keeps its count of suppressed non-zero members, looked at again only when one of its
+    members has just been suppressed. Only the equations holding a suppressed non-zero member are ever
+    counted or built (:class:`_Equations`): the others cannot need a complementary suppression until one
+    of their members is suppressed, and then they are reached from it."""
     width = len(COUNT_MEASURES)
-    values: list[int] = []
-    for key in keys:
-        counts = cells[key].counts()
-        values.extend(counts[measure] for measure in COUNT_MEASURES)
-    keep = [_KEEP.get(COUNT_MEASURES[number % width], 0) for number in range(len(values))]
+    keep = _KEEP_BY_MEASURE
+    equations = _Equations(keys)
     hidden = [count < SUPPRESSION_THRESHOLD for count in values]
-    equations = _equations(keys)
-    of_member: list[list[int]] = [[] for _ in values]
-    disclosed: list[int] = []
-    for index, equation in enumerate(equations):
-        for member in equation:
-            of_member[member].append(index)
-        # The suppressed members' sum can be worked out: it discloses a count when a single one of them is
-        # not zero (a zero discloses nobody).
-        disclosed.append(sum(1 for member in equation if hidden[member] and values[member] > 0))
+    disclosed = [0] * equations.count
+    within, within_of, sums_of = len(equations.within), equations.within_of, equations.sums_of
+    for member, count in enumerate(values):
+        # The suppressed members' sum can be worked out: it discloses a count when a single one of them
+        # is not zero (a zero discloses nobody). (equations.of_member, inlined: this runs for every
+        # small count.)
+        if 0 < count < SUPPRESSION_THRESHOLD:
+            cell, measure = divmod(member, width)
+            for k in within_of[measure]:
+                disclosed[cell * within + k] += 1
+            first = equations.first_sum + measure
+            for s in sums_of[cell]:
+                disclosed[first + s * width] += 1
     pending = [index for index, count in enumerate(disclosed) if count == 1]
     while pending:
         index = pending.pop()
         if disclosed[index] != 1:
             continue
-        visible = [member for member in equations[index] if not hidden[member]]
+        visible = [member for member in equations.members(index) if not hidden[member]]
         if not visible:
             continue
-        chosen = min(visible, key=lambda member: (keep[member], values[member]))
+        chosen = min(visible, key=lambda member: (keep[member % width], values[member]))
         hidden[chosen] = True
         if values[chosen] > 0:
-            for other in of_member[chosen]:
+            for other in equations.of_member(chosen):
                 disclosed[other] += 1
                 if disclosed[other] == 1:
                     pending.append(other)
@@ -469,46 +678,87 @@ class Published:
     """One cell as every output shows it (page, CSV, XLSX, PDF): suppression applied once, here."""
 
     key: Key
-    counts: dict[str, Shown]
+    #: The published counts in the order of :data:`COUNT_MEASURES` (``cell["done"]`` reads one by name).
+    shown: Sequence[Shown]
     delay_median: Shown
     delay_p90: Shown
     cost_eur: Shown
     nurse_hours: Shown
 
     def __getitem__(self, measure: str) -> Shown:
-        return self.counts[measure]
+        return self.shown[_MEASURE_NUMBER[measure]]
+
+    @property
+    def counts(self) -> dict[str, Shown]:
+        return dict(zip(COUNT_MEASURES, self.shown, strict=True))
+
+
+_MEASURE_NUMBER: dict[str, int] = {measure: number for number, measure in enumerate(COUNT_MEASURES)}
+
+
+_HIDDEN = Shown(None)
 
 
 def publish(cells: Mapping[Key, Cell], rules: SavingsRules) -> dict[Key, Published]:
-    """Every cell with its suppression. A delay is shown only with its count of consultations held; the cost
+    """Every cell with its suppression (see :func:`publish_counts`)."""
+    return publish_counts(
+        {key: additive(cell) for key, cell in cells.items()},
+        {
+            key: (cell.delay_median, cell.delay_p90)
+            for key, cell in cells.items()
+            if cell.delay_median is not None and cell.delay_p90 is not None
+        },
+        rules,
+    )
+
+
+def publish_counts(
+    cells: Mapping[Key, Counts], delays: Mapping[Key, tuple[float, float]], rules: SavingsRules
+) -> dict[Key, Published]:
+    """Every cell (its count vector, and its delays' median and 90th percentile if any consultation was
+    held) with its suppression. A delay is shown only with its count of consultations held; the cost
     and nurse hours only with the transfers avoided, and the cost only when neither its daytime nor its
     evening part is between 1 and 4 (the two rates would give the split back)."""
     keys = list(cells)
-    flags = _hidden_flags(keys, cells)
+    values = list(chain.from_iterable(map(_published_counts, map(cells.__getitem__, keys))))
+    flags = _hidden_flags(keys, values)
+    # Shown is immutable: one instance per distinct value is enough. One cache per kind of value (a count
+    # 7 and a delay 7.0 are equal keys but not the same figure).
+    counts_shown: dict[int, Shown] = {}
+    delays_shown: dict[float, Shown] = {}
+    hours_shown: dict[int, Shown] = {}
+    costs_shown: dict[tuple[int, int], Shown] = {}
+
+    def show(cache: dict[Any, Shown], key: Any, value: float | None) -> Shown:
+        found = cache[key] = Shown(value)
+        return found
+
+    every = [
+        _HIDDEN if is_hidden else counts_shown.get(count) or show(counts_shown, count, count)
+        for is_hidden, count in zip(flags, values, strict=True)
+    ]
     width = len(COUNT_MEASURES)
-    done, avoided = COUNT_MEASURES.index("done"), COUNT_MEASURES.index("avoided")
+    done, avoided = _MEASURE_NUMBER["done"], _MEASURE_NUMBER["avoided"]
+    day, evening = ADDITIVE.index("avoided_day"), ADDITIVE.index("avoided_evening")
     published: dict[Key, Published] = {}
     for index, key in enumerate(keys):
-        cell = cells[key]
+        counts = cells[key]
         base = index * width
-        all_counts = cell.counts()
-        counts = {
-            measure: Shown(None if flags[base + number] else all_counts[measure])
-            for number, measure in enumerate(COUNT_MEASURES)
-        }
-        held_hidden = flags[base + done]
-        avoided_hidden = flags[base + avoided]
-        split_small = any(
-            0 < part < SUPPRESSION_THRESHOLD for part in (cell.avoided_day, cell.avoided_evening)
-        )
-        published[key] = Published(
-            key=key,
-            counts=counts,
-            delay_median=Shown(None if held_hidden else cell.delay_median),
-            delay_p90=Shown(None if held_hidden else cell.delay_p90),
-            cost_eur=Shown(
-                None if avoided_hidden or split_small else rules.cost(cell.avoided_day, cell.avoided_evening)
-            ),
-            nurse_hours=Shown(None if avoided_hidden else rules.nurse_hours(cell.avoided)),
-        )
+        median = p90 = cost = hours = _HIDDEN
+        if not flags[base + done]:
+            found = delays.get(key)
+            if found is not None:
+                first, second = found
+                median = delays_shown.get(first) or show(delays_shown, first, first)
+                p90 = delays_shown.get(second) or show(delays_shown, second, second)
+        if not flags[base + avoided]:
+            day_transfers, evening_transfers = counts[day], counts[evening]
+            transfers = day_transfers + evening_transfers
+            hours = hours_shown.get(transfers) or show(hours_shown, transfers, rules.nurse_hours(transfers))
+            if not (
+                0 < day_transfers < SUPPRESSION_THRESHOLD or 0 < evening_transfers < SUPPRESSION_THRESHOLD
+            ):
+                split = (day_transfers, evening_transfers)
+                cost = costs_shown.get(split) or show(costs_shown, split, rules.cost(*split))
+        published[key] = Published(key, every[base : base + width], median, p90, cost, hours)
     return published

@@ -9,23 +9,28 @@ with an active convention with one of that hospital's teams.
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from records.activity.model import (
     Cell,
+    Counts,
     Key,
     Month,
     Period,
     Published,
     SavingsRules,
     UnknownCareHome,
-    publish,
-    roll_up,
+    cell_of,
+    delay_ranks,
+    publish_counts,
+    roll_up_counts,
     segments,
 )
-from records.activity.store import ActivityStore
+from records.activity.store import ActivityStore, CellRow, cell_row, month_of_hour, unpack_delays
 from records.audit.model import Outcome as AuditOutcome
 from scheduling.service import is_french_holiday
 from teleconsult.db import UnitOfWork
@@ -132,39 +137,95 @@ async def activity(
     Coordinators and administrators only (403 otherwise); UnknownCareHome (404) for a care home that does
     not exist or that the actor does not see. ``actor`` None is the host's operator (the command line), who
     sees every care home. Nothing is decrypted: no audit event for reading aggregates
-    (their exports are audited, see :func:`record_export`)."""
+    (their exports are audited, see :func:`record_export`). The pre-aggregated cells that writes have
+    marked as changed are recomputed first (see records.activity.store), so the figures are never stale."""
     policy.require_unless_operator(actor, Action.VIEW_ACTIVITY)
     async with uow.reading():
         homes = await _care_homes(uow, actor)
         selected = _find(homes, care_home) if care_home else None
         ehpad_ids = [selected.id] if selected else [home.id for home in homes]
-        cuts = segments(period, is_french_holiday)
-        store = uow.store(ActivityStore)
-        consultations = await store.teleconsultations(period, cuts, ehpad_ids)
-        expertise = await store.expertise(period, cuts, ehpad_ids)
-        delays = await store.delays(period, cuts, ehpad_ids)
+        rows, is_stale = await uow.store(ActivityStore).cells(ehpad_ids, period)
+    if is_stale:
+        await refresh(uow, period, ehpad_ids)
+        async with uow.reading():
+            rows, _ = await uow.store(ActivityStore).cells(ehpad_ids, period)
     months = period.months()
-    details: dict[Key, Cell] = {}
-    for (month, ehpad, specialty), cell in consultations.items():
-        details[Key(months[month], ehpad, specialty)] = cell
-    for (month, ehpad, specialty), (requests, answered, converted) in expertise.items():
-        cell = details.setdefault(Key(months[month], ehpad, specialty), Cell())
-        cell.expertise, cell.expertise_answered, cell.expertise_converted = requests, answered, converted
-    cells = roll_up(details)
-    for (index, home, field), (median, p90) in delays.items():
-        key = Key(None if index is None else months[index], home, field)
-        if key in cells:
-            cells[key].delay_median, cells[key].delay_p90 = median, p90
+    figures = tally(rows, months)
     return Activity(
         period=period,
         months=months,
         care_homes=homes,
         selected=selected,
-        cells=publish(cells, rules),
-        has_data=bool(details),
-        has_outcomes=cells[Key(None, None, None)].finalised > 0,
+        cells=publish_counts(figures.counts, figures.delays, rules),
+        has_data=bool(rows),
+        has_outcomes=figures.cell(Key(None, None, None)).finalised > 0,
         rules=rules,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """The unsuppressed figures of a period: every cell's additive counts (details and totals, see
+    model.ADDITIVE) and the delays of those where a consultation was held."""
+
+    counts: dict[Key, Counts]
+    delays: dict[Key, tuple[float, float]]
+
+    def cell(self, key: Key) -> Cell:
+        cell = cell_of(self.counts[key])
+        cell.delay_median, cell.delay_p90 = self.delays.get(key, (None, None))
+        return cell
+
+
+def tally(rows: Sequence[CellRow], months: list[Month]) -> Tally:
+    """The stored cells ``rows`` (of ``months``) with every total, and every cell's delays."""
+    by_name = {str(month): month for month in months}
+    details: dict[Key, Counts] = {}
+    held: list[tuple[Key, array[float]]] = []
+    for ehpad_id, month, specialty, counts, delays in rows:
+        key = Key(by_name[month], ehpad_id, specialty)
+        details[key] = counts
+        if delays:
+            held.append((key, unpack_delays(delays)))
+    return Tally(roll_up_counts(details), delay_ranks(held))
+
+
+async def refresh(uow: UnitOfWork, period: Period, ehpad_ids: list[UUID]) -> None:
+    """Recompute the stored cells that writes have marked as changed for these care homes in the period
+    (those of the marked hours' Paris months), and forget those marks. One refresh at a time; the marks
+    are read again under the lock, and only those read are forgotten: a write committed meanwhile leaves
+    its own mark for the next reader."""
+    async with uow:
+        store = uow.store(ActivityStore)
+        await store.lock_cells()
+        changes = await store.changes(ehpad_ids, period)
+        if changes:
+            stale = {(ehpad, month_of_hour(hour)) for _, ehpad, hour in changes}
+            first = min(month for _, month in stale)
+            last = max(month for _, month in stale)
+            span = Period(first, last)
+            homes = sorted({ehpad for ehpad, _ in stale})
+            cuts = segments(span, is_french_holiday)
+            consultations = await store.teleconsultations(span, cuts, homes)
+            expertise = await store.expertise(span, cuts, homes)
+            delays = await store.held_delays(span, cuts, homes)
+            months = span.months()
+            details: dict[tuple[int, UUID, str], Cell] = dict(consultations)
+            for coordinates, (requests, answered, converted) in expertise.items():
+                cell = details.setdefault(coordinates, Cell())
+                cell.expertise, cell.expertise_answered, cell.expertise_converted = (
+                    requests,
+                    answered,
+                    converted,
+                )
+            rows = [
+                cell_row(ehpad, months[index], specialty, cell, delays.get((index, ehpad, specialty), []))
+                for (index, ehpad, specialty), cell in details.items()
+                if (ehpad, months[index]) in stale
+            ]
+            await store.replace_cells([(ehpad, str(month)) for ehpad, month in stale], rows)
+            await store.forget_changes([change_id for change_id, _, _ in changes])
+        await uow.commit()
 
 
 async def record_export(

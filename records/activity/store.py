@@ -1,4 +1,11 @@
-"""The activity figures in SQL: three statements per page, each a GROUP BY over the selected months only.
+"""The activity figures in SQL, kept pre-aggregated per (care home, Paris month, specialty).
+
+Pages read ``activity_cells``: one row per care home, month and specialty with every additive count and
+the sorted delays of the consultations held there (docs/adr/0018-activity-aggregation.md). Triggers
+(migration 0016) append to ``activity_changes`` the (care home, UTC hour) of every write that changes a
+figure: an appointment's status, times, specialty or care home; a report's outcome; a technical incident;
+a tele-expertise request. Before reading, the service recomputes the cells of the hours so marked (under a
+lock, so two refreshes cannot overwrite each other) with the statements below, and forgets those marks.
 
 Nothing here reads a sealed column or decrypts anything: the rows come from the query functions each package
 exports for this purpose (scheduling's ``activity_appointments``, tele-expertise's ``activity_requests``,
@@ -8,51 +15,109 @@ records.reports' ``final_outcomes``, signalling's ``incidents_by_appointment``),
   the months start at (a CASE over at most 36 bounds), so both backends agree without time zone support
   in SQL. The same cutting (:func:`records.activity.model.segments`) gives each stretch of time its UTC
   offset and whether it is a public holiday, from which SQL tells a daytime hour from an evening/weekend one.
+  A Paris month starts on a whole UTC hour: a UTC hour belongs to exactly one Paris month.
 - Every statement filters on ``ehpad_id IN (...)`` and the period's bounds on ``starts_at`` (or
   ``requested_at``): the (ehpad_id, starts_at) indexes make it read the selected months only, however many
   years the database holds.
-- Delays: nearest-rank median and 90th percentile with window functions (ROW_NUMBER and COUNT over the
-  group), in one statement for the detail cells and every total: SQLite has no percentile_cont.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from array import array
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
+    ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
+    String,
+    Table,
+    Uuid,
     and_,
     case,
     cast,
+    delete,
     func,
+    insert,
     literal,
-    null,
     or_,
     select,
-    union_all,
+    text,
+    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from records.activity.model import TRANSFER_AVOIDED, Cell, Key, Period, Segment
+from records.activity.model import ADDITIVE, TRANSFER_AVOIDED, Cell, Month, Period, Segment, additive
 from records.reports.model import Outcome
 from records.reports.store import final_outcomes
 from scheduling.expertise.store import activity_requests
 from scheduling.store import activity_appointments
 from signalling.store import incidents_by_appointment
+from teleconsult.db import metadata
+
+#: One stored cell: care home, month (YYYY-MM), specialty, additive counts (model.ADDITIVE), packed delays.
+CellRow = tuple[UUID, str, str, Sequence[int], bytes]
+
+activity_cells = Table(
+    "activity_cells",
+    metadata,
+    Column("ehpad_id", Uuid, ForeignKey("establishments.id", ondelete="CASCADE"), primary_key=True),
+    Column("month", String(7), primary_key=True),  # Paris month, YYYY-MM
+    Column("specialty", String(32), primary_key=True),
+    *(Column(name, Integer, nullable=False) for name in ADDITIVE),
+    # The delays (days, booking to consultation) of the consultations held, ascending: float64
+    # little-endian. Not additive: the totals' median and 90th percentile are taken from them.
+    Column("delays", LargeBinary, nullable=False),
+)
+
+activity_changes = Table(
+    "activity_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ehpad_id", Uuid, nullable=False),
+    Column("hour", String(13), nullable=False),  # UTC, YYYY-MM-DD HH
+    Index("ix_activity_changes_ehpad_id_hour", "ehpad_id", "hour"),
+)
+
+HOUR_FORMAT = "%Y-%m-%d %H"
+#: Rows per DELETE ... IN (...) (SQLite's limit on bound parameters).
+_CHUNK = 5000
+
+
+def hour_of(instant: datetime) -> str:
+    """The ``activity_changes.hour`` of an instant (what the triggers write)."""
+    return instant.astimezone(UTC).strftime(HOUR_FORMAT)
+
+
+def month_of_hour(hour: str) -> Month:
+    """The Paris month of a UTC hour as the triggers write it."""
+    return Month.of(datetime.strptime(hour, HOUR_FORMAT).replace(tzinfo=UTC))
+
+
+def pack_delays(delays: Sequence[float]) -> bytes:
+    packed = array("d", delays)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack_delays(blob: bytes) -> array[float]:
+    unpacked = array("d")
+    unpacked.frombytes(blob)
+    if sys.byteorder != "little":
+        unpacked.byteswap()
+    return unpacked
+
 
 _DONE, _CANCELLED, _NO_SHOW = "done", "cancelled", "no_show"
 _ANSWERED, _CONVERTED = ("answered", "converted"), "converted"
-#: Levels of the delays: which of (month, ehpad, specialty) each groups by.
-_LEVELS: tuple[tuple[bool, bool, bool], ...] = (
-    (True, True, True),
-    (True, False, False),
-    (False, True, False),
-    (False, False, True),
-    (False, False, False),
-)
 
 
 def _month_index(column: Any, segments: Sequence[Segment]) -> ColumnElement[Any]:
@@ -202,70 +267,96 @@ class ActivityStore:
             for row in (await self._session.execute(query)).all()
         }
 
-    async def delays(
+    async def held_delays(
         self, period: Period, segments: Sequence[Segment], ehpad_ids: Sequence[UUID]
-    ) -> dict[tuple[int | None, UUID | None, str | None], tuple[float, float]]:
-        """(median, 90th percentile) of the days from booking to consultation of the consultations held, for
-        every detail cell and every total (by month, by care home, by specialty, overall); nearest rank."""
+    ) -> dict[tuple[int, UUID, str], list[float]]:
+        """The delays (days from booking to consultation) of the consultations held, ascending, per (month
+        index, care home, specialty): one sorted fetch."""
         if not ehpad_ids:
             return {}
         a = self._appointments(period, ehpad_ids)
-        month = _month_index(a.c.starts_at, segments)
-        delay = _delay_days(a.c.starts_at, a.c.created_at, self._dialect)
-        columns: list[Any] = [month.label("month"), a.c.ehpad_id, a.c.specialty, delay.label("delay")]
-        for index, (by_month, by_ehpad, by_specialty) in enumerate(_LEVELS):
-            partition = [
-                part
-                for part, chosen in (
-                    (month, by_month),
-                    (a.c.ehpad_id, by_ehpad),
-                    (a.c.specialty, by_specialty),
-                )
-                if chosen
-            ]
-            over: dict[str, Any] = {"partition_by": partition} if partition else {}
-            columns.append(func.row_number().over(order_by=delay, **over).label(f"rn{index}"))
-            columns.append(func.count().over(**over).label(f"n{index}"))
-        ranked = select(*columns).where(a.c.status == _DONE).cte("ranked")
-        parts = []
-        for index, (by_month, by_ehpad, by_specialty) in enumerate(_LEVELS):
-            rn, n = ranked.c[f"rn{index}"], ranked.c[f"n{index}"]
-            keys = [
-                ranked.c.month if by_month else null(),
-                ranked.c.ehpad_id if by_ehpad else null(),
-                ranked.c.specialty if by_specialty else null(),
-            ]
-            grouped = [
-                column
-                for column, chosen in zip(keys, (by_month, by_ehpad, by_specialty), strict=True)
-                if chosen
-            ]
-            median = func.max(case((rn == (n + 1) // 2, ranked.c.delay)))
-            p90 = func.max(case((rn == (n * 9 + 9) // 10, ranked.c.delay)))
-            statement = select(
-                literal(index).label("level"),
-                keys[0].label("month"),
-                keys[1].label("ehpad_id"),
-                keys[2].label("specialty"),
-                median.label("median"),
-                p90.label("p90"),
-            )
-            parts.append(statement.group_by(*grouped) if grouped else statement)
-        rows = (await self._session.execute(union_all(*parts))).all()
-        found: dict[tuple[int | None, UUID | None, str | None], tuple[float, float]] = {}
-        for row in rows:
-            if row.median is None:
-                continue
-            ehpad = (
-                row.ehpad_id
-                if row.ehpad_id is None or isinstance(row.ehpad_id, UUID)
-                else UUID(str(row.ehpad_id))
-            )
-            month_index = None if row.month is None else int(row.month)
-            found[(month_index, ehpad, row.specialty)] = (float(row.median), float(row.p90))
+        month = _month_index(a.c.starts_at, segments).label("month")
+        delay = _delay_days(a.c.starts_at, a.c.created_at, self._dialect).label("delay")
+        query = select(month, a.c.ehpad_id, a.c.specialty, delay).where(a.c.status == _DONE).order_by(delay)
+        found: dict[tuple[int, UUID, str], list[float]] = {}
+        for row in (await self._session.execute(query)).all():
+            found.setdefault((int(row.month), row.ehpad_id, row.specialty), []).append(float(row.delay))
         return found
 
+    # ------------------------------------------------------------------------- the pre-aggregated cells
 
-def detail_key(months: Sequence[Any], coordinates: tuple[int | None, UUID | None, str | None]) -> Key:
-    month, ehpad, specialty = coordinates
-    return Key(None if month is None else months[month], ehpad, specialty)
+    async def changes(self, ehpad_ids: Sequence[UUID], period: Period) -> list[tuple[int, UUID, str]]:
+        """The marks (id, care home, UTC hour) left by the triggers for these care homes in the period."""
+        if not ehpad_ids:
+            return []
+        c = activity_changes.c
+        query = self._marked(ehpad_ids, period).add_columns(c.ehpad_id, c.hour)
+        return [(row.id, row.ehpad_id, row.hour) for row in (await self._session.execute(query)).all()]
+
+    def _marked(self, ehpad_ids: Sequence[UUID], period: Period) -> Any:
+        """The ids of the marks of these care homes in the period (the (ehpad_id, hour) index)."""
+        c = activity_changes.c
+        return select(c.id).where(
+            c.ehpad_id.in_(ehpad_ids), c.hour >= hour_of(period.start()), c.hour < hour_of(period.end())
+        )
+
+    async def has_changes(self, ehpad_ids: Sequence[UUID], period: Period) -> bool:
+        """Whether a write has marked a cell of these care homes in the period since it was computed."""
+        if not ehpad_ids:
+            return False
+        return (await self._session.execute(self._marked(ehpad_ids, period).limit(1))).first() is not None
+
+    async def lock_cells(self) -> None:
+        """One refresh at a time: taken before reading the marks (SQLite's write transaction, which starts
+        with BEGIN IMMEDIATE, already is one at a time)."""
+        if self._dialect == "postgresql":
+            await self._session.execute(text("LOCK TABLE activity_cells IN SHARE ROW EXCLUSIVE MODE"))
+
+    async def forget_changes(self, ids: Sequence[int]) -> None:
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            await self._session.execute(delete(activity_changes).where(activity_changes.c.id.in_(chunk)))
+
+    async def replace_cells(self, stale: Iterable[tuple[UUID, str]], rows: Sequence[dict[str, Any]]) -> None:
+        """Delete the cells of the (care home, month) pairs ``stale`` and insert ``rows`` (theirs)."""
+        pairs = list(stale)
+        c = activity_cells.c
+        for start in range(0, len(pairs), _CHUNK // 2):
+            chunk = pairs[start : start + _CHUNK // 2]
+            await self._session.execute(delete(activity_cells).where(tuple_(c.ehpad_id, c.month).in_(chunk)))
+        if rows:
+            await self._session.execute(insert(activity_cells), list(rows))
+
+    async def cells(self, ehpad_ids: Sequence[UUID], period: Period) -> tuple[list[CellRow], bool]:
+        """The stored cells of these care homes in the period, by month, care home and specialty, and
+        whether a write has marked one of them since it was computed (then they must be refreshed first):
+        one statement."""
+        if not ehpad_ids:
+            return [], False
+        c = activity_cells.c
+        query = (
+            select(
+                c.ehpad_id,
+                c.month,
+                c.specialty,
+                *(c[name] for name in ADDITIVE),
+                c.delays,
+                self._marked(ehpad_ids, period).exists().label("is_stale"),
+            )
+            .where(c.ehpad_id.in_(ehpad_ids), c.month >= str(period.first), c.month <= str(period.last))
+            .order_by(c.month, c.ehpad_id, c.specialty)
+        )
+        last = 3 + len(ADDITIVE)
+        rows = (await self._session.execute(query)).all()
+        if not rows:
+            return [], await self.has_changes(ehpad_ids, period)
+        return [(row[0], row[1], row[2], row[3:last], row[last]) for row in rows], bool(rows[0][-1])
+
+
+def cell_row(
+    ehpad_id: UUID, month: Month, specialty: str, cell: Cell, delays: Sequence[float]
+) -> dict[str, Any]:
+    """The activity_cells row of one detail cell (``delays`` ascending)."""
+    row: dict[str, Any] = dict(zip(ADDITIVE, additive(cell), strict=True))
+    row.update(ehpad_id=ehpad_id, month=str(month), specialty=specialty, delays=pack_delays(delays))
+    return row

@@ -16,15 +16,17 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 from pypdf import PdfReader
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 
-from records.activity.model import Month, Outcome, Period, segments
+from records.activity.model import Cell, Key, Month, Outcome, Period, SavingsRules, segments
+from records.activity.service import activity, tally
 from records.activity.store import ActivityStore
 from records.audit.service import accesses_to
 from records.reports.store import reports
 from records.residents.model import IdentityStatus, IdentityTraits, ResidentDetails, Sex
 from records.residents.service import import_residents
 from scheduling.expertise.model import ExpertiseStatus
+from scheduling.expertise.store import expertise_requests
 from scheduling.model import PARIS, AppointmentStatus
 from scheduling.service import is_french_holiday
 from scheduling.store import appointments
@@ -187,7 +189,7 @@ async def test_sql_aggregates_equal_the_numbers_computed_by_hand(env: Env) -> No
         store = uow.store(ActivityStore)
         cells = await store.teleconsultations(PERIOD, cuts, [data.ehpad, data.other])
         expertise = await store.expertise(PERIOD, cuts, [data.ehpad, data.other])
-        delays = await store.delays(PERIOD, cuts, [data.ehpad, data.other])
+        delays = await store.held_delays(PERIOD, cuts, [data.ehpad, data.other])
     september = cells[(0, data.ehpad, "geriatrie")]
     assert (september.appointments, september.done, september.cancelled, september.no_show) == (7, 6, 1, 0)
     assert september.calls_with_incident == 1
@@ -202,11 +204,96 @@ async def test_sql_aggregates_equal_the_numbers_computed_by_hand(env: Env) -> No
     saturday = cells[(0, data.other, "geriatrie")]
     assert (saturday.done, saturday.avoided_day, saturday.avoided_evening) == (1, 0, 1)
     assert expertise == {(0, data.ehpad, "geriatrie"): (6, 5, 0)}
-    assert delays[(0, data.ehpad, "geriatrie")] == pytest.approx((3.0, 10.0))
-    assert delays[(1, data.ehpad, "geriatrie")] == pytest.approx((7.0, 7.0))
+    assert delays[(0, data.ehpad, "geriatrie")] == pytest.approx([1.0, 2.0, 3.0, 4.0, 5.0, 10.0])
+    assert delays[(1, data.ehpad, "geriatrie")] == pytest.approx([7.0, 7.0])
+
+    # The same figures through the pre-aggregated cells the pages read (computed on first reading).
+    figures = await stored_figures(env, [data.ehpad, data.other])
+    stored = figures[Key(SEPTEMBER, data.ehpad, "geriatrie")]
+    assert (stored.appointments, stored.done, stored.cancelled, stored.calls_with_incident) == (7, 6, 1, 1)
+    assert (stored.outcomes, stored.avoided_day, stored.expertise) == (september.outcomes, 5, 6)
+    assert (stored.expertise_answered, stored.expertise_converted) == (5, 0)
+    assert (figures[Key(None, None, None)].avoided_day, figures[Key(None, None, None)].avoided_evening) == (
+        5,
+        1,
+    )
+    assert delay_of(figures, Key(SEPTEMBER, data.ehpad, "geriatrie")) == pytest.approx((3.0, 10.0))
+    assert delay_of(figures, Key(OCTOBER, data.ehpad, "geriatrie")) == pytest.approx((7.0, 7.0))
     # All nine held: 1, 2, 2 (Saturday), 3, 4, 5, 7, 7, 10 -> median rank 5 = 4, 90th rank 9 = 10.
-    assert delays[(None, None, None)] == pytest.approx((4.0, 10.0))
-    assert delays[(None, data.ehpad, None)] == pytest.approx((4.0, 10.0))  # 1,2,3,4,5,7,7,10: rank 4, 8
+    assert delay_of(figures, Key(None, None, None)) == pytest.approx((4.0, 10.0))
+    assert delay_of(figures, Key(None, data.ehpad, None)) == pytest.approx((4.0, 10.0))  # 1,2,3,4,5,7,7,10
+    assert delay_of(figures, Key(SEPTEMBER, None, None)) == pytest.approx((3.0, 10.0))  # 1,2,2,3,4,5,10
+
+
+async def stored_figures(env: Env, ehpad_ids: list[uuid.UUID]) -> dict[Key, Cell]:
+    """The unsuppressed cells of PERIOD from activity_cells, after the dashboard has refreshed them."""
+    await activity(env.uow(), None, PERIOD, None, SavingsRules())
+    async with env.uow().reading() as uow:
+        store = uow.store(ActivityStore)
+        assert await store.changes(ehpad_ids, PERIOD) == []  # every mark of the period consumed
+        rows, is_stale = await store.cells(ehpad_ids, PERIOD)
+    assert not is_stale
+    figures = tally(rows, PERIOD.months())
+    return {key: figures.cell(key) for key in figures.counts}
+
+
+def delay_of(figures: dict[Key, Cell], key: Key) -> tuple[float | None, float | None]:
+    return figures[key].delay_median, figures[key].delay_p90
+
+
+async def test_every_write_that_changes_a_figure_refreshes_the_stored_cells(env: Env) -> None:
+    data = await build(env)
+    key = Key(SEPTEMBER, data.ehpad, "geriatrie")
+    before = (await stored_figures(env, [data.ehpad]))[key]
+    assert (before.done, before.cancelled, before.calls_with_incident, before.expertise) == (6, 1, 1, 6)
+    held = data.held[:6]  # September's, in order of their delays 1, 2, 3, 4, 5 and 10 days
+    async with env.uow() as uow:
+        # The held consultation of 10 days is now a no-show; the one of 5 days loses its report.
+        await uow.session.execute(
+            update(appointments).where(appointments.c.id == held[5]).values(status="no_show")
+        )
+        await uow.session.execute(delete(reports).where(reports.c.appointment_id == held[4]))
+        # A second call with an incident; a tele-expertise request converted.
+        await uow.session.execute(
+            insert(call_events),
+            {"id": uuid.uuid4(), "appointment_id": held[2], "user_id": None, "kind": "incident",
+             "detail": "media_lost", "incident": True, "at": paris(date(2026, 9, 3))},
+        )  # fmt: skip
+        request = (
+            await uow.session.execute(
+                select(expertise_requests.c.id).where(expertise_requests.c.ehpad_id == data.ehpad).limit(1)
+            )
+        ).scalar_one()
+        await uow.session.execute(
+            update(expertise_requests)
+            .where(expertise_requests.c.id == request)
+            .values(status="converted", appointment_id=held[1])
+        )
+        await uow.commit()
+    after = (await stored_figures(env, [data.ehpad]))[key]
+    assert (after.done, after.no_show, after.cancelled) == (5, 1, 1)
+    assert after.calls_with_incident == 2
+    # Reports: advice x3 and treatment change x2 on the first five; the fifth's (treatment change) is gone,
+    # and the sixth (emergency referral) is no longer held but its report still counts.
+    assert after.outcomes == {Outcome.ADVICE: 3, Outcome.TREATMENT_CHANGE: 1, Outcome.EMERGENCY_REFERRAL: 1}
+    assert (after.avoided_day, after.expertise, after.expertise_converted) == (4, 6, 1)
+    assert (after.delay_median, after.delay_p90) == pytest.approx((3.0, 5.0))  # 1, 2, 3, 4, 5
+
+    # Deleting an appointment (its report and call events go with it) takes it out of its month.
+    async with env.uow() as uow:
+        await uow.session.execute(delete(appointments).where(appointments.c.id == held[0]))
+        await uow.commit()
+    last = (await stored_figures(env, [data.ehpad]))[key]
+    assert (last.appointments, last.done, last.calls_with_incident) == (6, 4, 1)
+    assert last.outcomes == {Outcome.ADVICE: 2, Outcome.TREATMENT_CHANGE: 1, Outcome.EMERGENCY_REFERRAL: 1}
+    assert (last.delay_median, last.delay_p90) == pytest.approx((3.0, 5.0))  # 2, 3, 4, 5
+
+    # The stored cells are what the statements over the source rows give.
+    cuts = segments(PERIOD, is_french_holiday)
+    async with env.uow().reading() as uow:
+        live = await uow.store(ActivityStore).teleconsultations(PERIOD, cuts, [data.ehpad])
+    assert live[(0, data.ehpad, "geriatrie")].outcomes == last.outcomes
+    assert live[(0, data.ehpad, "geriatrie")].done == last.done
 
 
 async def test_coordinator_page_shows_figures_with_small_counts_suppressed(env: Env) -> None:

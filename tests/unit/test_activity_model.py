@@ -8,8 +8,11 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from records.activity.model import (
+    COUNT_MEASURES,
     BadPeriod,
     Cell,
     Key,
@@ -18,13 +21,18 @@ from records.activity.model import (
     Outcome,
     Period,
     SavingsRules,
+    additive,
+    cell_of,
     default_period,
+    delay_ranks,
     is_evening_rate,
     make_period,
+    nearest_ranks,
     parse_month,
     protect,
     publish,
     roll_up,
+    roll_up_counts,
     segments,
 )
 
@@ -181,3 +189,123 @@ def test_totals_add_up_their_cells_along_each_dimension() -> None:
     assert cells[Key(FEB, None, None)].done == 13
     assert cells[Key(None, A, None)].done == 12
     assert cells[Key(None, None, "geriatrie")].appointments == 13
+
+
+def test_delays_take_the_nearest_rank_of_each_cell_and_of_each_total_pooled() -> None:
+    assert nearest_ranks([1.0, 2.0, 3.0, 4.0, 5.0, 10.0]) == (3.0, 10.0)  # ranks 3 and 6
+    assert nearest_ranks([7.0]) == (7.0, 7.0)
+    assert nearest_ranks([float(n) for n in range(1, 11)]) == (5.0, 9.0)  # ranks 5 and 9
+    ranks = delay_ranks(
+        [
+            (Key(JAN, A, "geriatrie"), [1.0, 2.0, 3.0, 4.0, 5.0, 10.0]),
+            (Key(FEB, A, "geriatrie"), [7.0, 7.0]),
+            (Key(JAN, B, "geriatrie"), [2.0]),
+            (Key(FEB, B, "geriatrie"), []),  # nothing held: no delay
+        ]
+    )
+    assert ranks[Key(JAN, A, "geriatrie")] == (3.0, 10.0)
+    assert Key(FEB, B, "geriatrie") not in ranks
+    assert ranks[Key(None, None, None)] == (4.0, 10.0)  # 1, 2, 2, 3, 4, 5, 7, 7, 10: ranks 5 and 9
+    assert ranks[Key(None, A, None)] == (4.0, 10.0)  # 1, 2, 3, 4, 5, 7, 7, 10: ranks 4 and 8
+    assert ranks[Key(JAN, None, None)] == (3.0, 10.0)  # 1, 2, 2, 3, 4, 5, 10: ranks 4 and 7
+    assert ranks[Key(None, B, None)] == (2.0, 2.0)
+
+
+def _reference_hidden(cells: dict[Key, Cell]) -> set[tuple[Key, str]]:
+    """The complementary suppression written plainly: every equation built, then the same loop."""
+    keys, width = list(cells), len(COUNT_MEASURES)
+    values = [cells[key].counts()[measure] for key in keys for measure in COUNT_MEASURES]
+    keep = {"done": 3, "avoided": 3, "requests": 2, "finalised": 2, "expertise": 1}
+    within = [
+        ["requests", "appointments", "expertise"],
+        ["appointments", "done", "cancelled", "no_show", "still_booked"],
+        ["finalised", *(f"outcome_{o.value}" for o in Outcome)],
+        ["avoided", "outcome_advice", "outcome_treatment_change"],
+    ]
+    equations = [
+        [index * width + COUNT_MEASURES.index(name) for name in names]
+        for index in range(len(keys))
+        for names in within
+    ]
+    number = {key: index for index, key in enumerate(keys)}
+    parts: dict[Key, list[int]] = {}
+    dimensions: dict[int, list[int]] = {0: [], 1: [], 2: []}
+    for index, key in enumerate(keys):
+        present = (key.month is not None, key.ehpad_id is not None, key.specialty is not None)
+        if all(present):
+            for parent in (
+                Key(key.month, None, None),
+                Key(None, key.ehpad_id, None),
+                Key(None, None, key.specialty),
+            ):
+                parts.setdefault(parent, []).append(index)
+        elif sum(present) == 1:
+            dimensions[present.index(True)].append(index)
+    sums = [(number[parent], children) for parent, children in parts.items() if parent in number]
+    sums += [(number[Key(None, None, None)], totals) for totals in dimensions.values() if totals]
+    for total, children in sums:
+        for measure in range(width):
+            equations.append([total * width + measure, *(child * width + measure for child in children)])
+    hidden = [value < 5 for value in values]
+    disclosed = [sum(1 for m in equation if hidden[m] and values[m] > 0) for equation in equations]
+    pending = [index for index, count in enumerate(disclosed) if count == 1]
+    while pending:
+        index = pending.pop()
+        visible = [m for m in equations[index] if not hidden[m]]
+        if disclosed[index] != 1 or not visible:
+            continue
+        chosen = min(visible, key=lambda m: (keep.get(COUNT_MEASURES[m % width], 0), values[m]))
+        hidden[chosen] = True
+        if values[chosen] > 0:
+            for other, equation in enumerate(equations):
+                if chosen in equation:
+                    disclosed[other] += 1
+                    if disclosed[other] == 1:
+                        pending.append(other)
+    return {(keys[m // width], COUNT_MEASURES[m % width]) for m, flag in enumerate(hidden) if flag}
+
+
+_small = st.integers(min_value=0, max_value=8)
+
+
+@st.composite
+def territories(draw: st.DrawFn) -> dict[Key, Cell]:
+    details: dict[Key, Cell] = {}
+    for month in (JAN, FEB):
+        for home in (A, B, uuid.UUID(int=3)):
+            for specialty in ("geriatrie", "psychogeriatrie"):
+                if not draw(st.booleans()):
+                    continue
+                done, cancelled, no_show, booked = (draw(_small) for _ in range(4))
+                outcomes = {o: draw(_small) for o in Outcome if draw(st.booleans())}
+                details[Key(month, home, specialty)] = Cell(
+                    appointments=done + cancelled + no_show + booked,
+                    done=done,
+                    cancelled=cancelled,
+                    no_show=no_show,
+                    calls_with_incident=draw(_small),
+                    outcomes=outcomes,
+                    avoided_day=draw(_small),
+                    avoided_evening=draw(_small),
+                    expertise=draw(_small),
+                    expertise_answered=draw(_small),
+                )
+    return details
+
+
+@settings(max_examples=150, deadline=None)
+@given(territories())
+def test_the_suppression_hides_what_the_plain_algorithm_hides(details: dict[Key, Cell]) -> None:
+    cells = roll_up(details)
+    assert protect(cells) == _reference_hidden(cells)
+    counts = roll_up_counts({key: additive(cell) for key, cell in details.items()})
+    assert list(counts) == list(cells)
+    assert all(cell_of(counts[key]).counts() == cell.counts() for key, cell in cells.items())
+    published = publish(cells, SavingsRules())
+    hidden = protect(cells)
+    assert {
+        (key, measure)
+        for key, cell in published.items()
+        for measure in COUNT_MEASURES
+        if cell[measure].is_suppressed
+    } == hidden
