@@ -1,5 +1,6 @@
 """Imports every package's store so that :data:`metadata` knows every table (for Alembic and tests)."""
 
+from records.activity import store as _activity_store  # noqa: F401
 from records.audit import store as _audit_store  # noqa: F401
 from records.documents import store as _documents_store  # noqa: F401
 from records.reports import store as _reports_store  # noqa: F401
