@@ -159,6 +159,7 @@ class ResidentStore:
                     "version": resident.version,
                     "created_at": resident.created_at,
                     "updated_at": resident.updated_at,
+                    "last_activity_at": resident.updated_at,
                     "ins_index": self._ins_index(keys, resident),
                     **seal_details(dek, resident.id, resident.ehpad_id, resident.details),
                 }
