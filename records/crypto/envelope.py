@@ -21,13 +21,13 @@ Blind indexes (:func:`blind_index`) are HMAC-SHA256 under a separate index key, 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from records.crypto import aead
 from records.crypto.errors import MalformedCiphertext
-from records.crypto.framing import frame, parts
+from records.crypto.framing import frame, part
 from records.crypto.keyring import KeyProvider, WrappedKey
 
 SEAL_MAGIC = 0xE5
@@ -54,15 +54,14 @@ class RecordRef:
         return Place(self.table, column, self.record_id, self.establishment_id)
 
     def context(self) -> bytes:
-        return frame(_RECORD_LABEL, *(part.encode("utf-8") for part in self._parts()))
-
-    def _parts(self) -> tuple[str, str, str]:
-        return (self.table, self.record_id, self.establishment_id)
+        """``frame(label, table, record id, establishment)``: the cached head (label, table), then the
+        same tail as the record's places."""
+        return _context_head(self.table) + self.place_tail()
 
     def place_tail(self) -> bytes:
         """The end of the encoding of each of this record's places (record id, establishment), the same
         for all its columns: encoded once per record by :func:`seal_fields` and :func:`open_fields`."""
-        return parts(self.record_id.encode("utf-8"), self.establishment_id.encode("utf-8"))
+        return part(self.record_id.encode("utf-8")) + part(self.establishment_id.encode("utf-8"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +87,12 @@ class Place:
 def _place_head(table: str, column: str) -> bytes:
     """The encoded label, table and column of a place: a few dozen distinct values in the whole service."""
     return frame(_PLACE_LABEL, table.encode("utf-8"), column.encode("utf-8"))
+
+
+@lru_cache(maxsize=64)
+def _context_head(table: str) -> bytes:
+    """The encoded label and table of a record's context: one per table that owns data keys."""
+    return frame(_RECORD_LABEL, table.encode("utf-8"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,22 +144,19 @@ def open_sealed(dek: DataKey, blob: bytes, place: Place) -> bytes:
 def seal_fields(dek: DataKey, record: RecordRef, values: Mapping[str, bytes]) -> dict[str, bytes]:
     """Column -> sealed value for several fields of one record: exactly what :func:`seal` gives for each
     ``record.place(column)`` (same format, a fresh random nonce each), with the shared work done once."""
-    tail = record.place_tail()
-    nonces = aead.new_nonces(len(values))
-    return {
-        column: _seal(dek.cipher, nonce, plaintext, _place_head(record.table, column) + tail)
-        for (column, plaintext), nonce in zip(values.items(), nonces, strict=True)
-    }
+    table, tail, encrypt = record.table, record.place_tail(), dek.cipher.encrypt
+    sealed: dict[str, bytes] = {}
+    for (column, plaintext), nonce in zip(values.items(), aead.new_nonces(len(values)), strict=True):
+        header = _HEADER_START + nonce
+        sealed[column] = header + encrypt(nonce, plaintext, header + _place_head(table, column) + tail)
+    return sealed
 
 
 def open_fields(dek: DataKey, record: RecordRef, blobs: Mapping[str, bytes]) -> dict[str, bytes]:
     """Column -> plaintext for several fields of one record, each checked against its own place as
     :func:`open_sealed` does; the first that fails raises (MalformedCiphertext / IntegrityError)."""
-    tail = record.place_tail()
-    return {
-        column: _open(dek.cipher, blob, _place_head(record.table, column) + tail)
-        for column, blob in blobs.items()
-    }
+    table, tail, cipher = record.table, record.place_tail(), dek.cipher
+    return {column: _open(cipher, blob, _place_head(table, column) + tail) for column, blob in blobs.items()}
 
 
 def _seal(cipher: aead.Aead, nonce: bytes, plaintext: bytes, place: bytes) -> bytes:
@@ -174,9 +176,20 @@ def blind_index(index_key: bytes, purpose: str, value: str) -> str:
 
     Deterministic, so equal values give equal indexes (equality search); the purpose is part of the
     message, so indexes of two purposes never match. Normalising ``value`` is the caller's job."""
+    return blind_indexes(index_key, purpose, (value,))[0]
+
+
+def blind_indexes(index_key: bytes, purpose: str, values: Iterable[str]) -> list[str]:
+    """:func:`blind_index` of each of ``values`` for one purpose, in order: the same hex strings, with the
+    checks and the encoding of the label and purpose done once (a resident's name tokens, an import)."""
     if len(index_key) != aead.KEY_SIZE:
         raise ValueError("the index key is 32 bytes")
     if not purpose:
         raise ValueError("a blind index needs a purpose")
-    message = frame(_INDEX_LABEL, purpose.encode("utf-8"), value.encode("utf-8"))
-    return hmac.digest(index_key, message, "sha256").hex()
+    head = _index_head(purpose)
+    return [hmac.digest(index_key, head + part(value.encode("utf-8")), "sha256").hex() for value in values]
+
+
+@lru_cache(maxsize=16)
+def _index_head(purpose: str) -> bytes:
+    return frame(_INDEX_LABEL, purpose.encode("utf-8"))

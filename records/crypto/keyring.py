@@ -25,12 +25,13 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
 from records.crypto import aead
 from records.crypto.errors import KeyFileError, MalformedCiphertext, UnknownKey
-from records.crypto.framing import frame
+from records.crypto.framing import frame, part
 
 FORMAT = 1
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -105,7 +106,13 @@ class KeyringStatus:
 
 
 def _wrap_aad(kek_id: str, context: bytes) -> bytes:
-    return frame(_WRAP_LABEL, kek_id.encode("ascii"), context)
+    """``frame(label, kek id, context)``, its head (label, KEK id) encoded once per KEK."""
+    return _wrap_head(kek_id) + part(context)
+
+
+@lru_cache(maxsize=64)
+def _wrap_head(kek_id: str) -> bytes:
+    return frame(_WRAP_LABEL, kek_id.encode("ascii"))
 
 
 def _new_kek(version: int, taken: Iterable[str], now: datetime) -> Kek:

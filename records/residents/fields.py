@@ -8,11 +8,20 @@ filled in. See docs/adr/0009-resident-fields-and-blind-indexes.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Protocol
 from uuid import UUID
 
-from records.crypto import DataKey, KeyProvider, RecordRef, blind_index, open_fields, seal_fields
+from records.crypto import (
+    DataKey,
+    KeyProvider,
+    RecordRef,
+    blind_index,
+    blind_indexes,
+    open_fields,
+    seal_fields,
+)
 from records.residents.model import (
     IdentityStatus,
     IdentityTraits,
@@ -74,26 +83,19 @@ def _plain_values(details: ResidentDetails) -> dict[str, str]:
     }
 
 
-def seal_details(
-    dek: DataKey, resident_id: UUID, ehpad_id: UUID, details: ResidentDetails
-) -> dict[str, bytes]:
+def seal_details(dek: DataKey, ref: RecordRef, details: ResidentDetails) -> dict[str, bytes]:
     """Column -> ciphertext for every sealed column, each bound to its place (table, column, resident id,
-    EHPAD id)."""
+    EHPAD id); ``ref`` is the resident's :func:`record_ref`."""
     plain = {column: value.encode("utf-8") for column, value in _plain_values(details).items()}
-    return seal_fields(dek, record_ref(resident_id, ehpad_id), plain)
+    return seal_fields(dek, ref, plain)
 
 
 def open_details(
-    dek: DataKey,
-    resident_id: UUID,
-    ehpad_id: UUID,
-    sealed: dict[str, bytes],
-    identity_status: IdentityStatus,
+    dek: DataKey, ref: RecordRef, sealed: Mapping[str, bytes], identity_status: IdentityStatus
 ) -> ResidentDetails:
-    """The details back; raises IntegrityError / MalformedCiphertext (never partial data)."""
-    opened = open_fields(
-        dek, record_ref(resident_id, ehpad_id), {column: sealed[column] for column in SEALED_COLUMNS}
-    )
+    """The details back from ``sealed`` (at least every sealed column; ``ref`` is the resident's
+    :func:`record_ref`); raises IntegrityError / MalformedCiphertext (never partial data)."""
+    opened = open_fields(dek, ref, {column: sealed[column] for column in SEALED_COLUMNS})
     plain = {column: value.decode("utf-8") for column, value in opened.items()}
     traits = IdentityTraits(
         birth_name=plain["birth_name"],
@@ -126,4 +128,6 @@ def token_index(index_key: bytes, ehpad_id: UUID, token: str) -> str:
 
 
 def name_token_indexes(index_key: bytes, ehpad_id: UUID, traits: IdentityTraits) -> set[str]:
-    return {token_index(index_key, ehpad_id, token) for token in name_tokens(traits)}
+    """:func:`token_index` of each of the resident's name tokens."""
+    scope = f"{ehpad_id}|"
+    return set(blind_indexes(index_key, NAME_TOKEN_PURPOSE, [scope + token for token in name_tokens(traits)]))

@@ -25,16 +25,19 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    bindparam,
     delete,
     func,
     insert,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from records.crypto import CryptoError, DataKey, WrappedKey, new_data_key, open_data_key
+from records.crypto import CryptoError, DataKey, RecordRef, WrappedKey, new_data_key, open_data_key
 from records.residents.fields import (
     SEALED_COLUMNS,
     SealingKeys,
@@ -90,9 +93,21 @@ resident_name_tokens = Table(
     PrimaryKeyConstraint("resident_id", "token_hash"),
 )
 
-_ROW = select(residents, data_keys.c.wrapped).join_from(
+#: What a read needs to rebuild a resident, in this order (see ``_to_resident``): not the columns only
+#: the store itself uses (ins_index, last_activity_at, data_key_id).
+_READ_HEAD = (
+    residents.c.id,
+    residents.c.ehpad_id,
+    residents.c.identity_status,
+    residents.c.version,
+    residents.c.created_at,
+    residents.c.updated_at,
+    data_keys.c.wrapped,
+)
+_ROW = select(*_READ_HEAD, *(residents.c[column] for column in SEALED_COLUMNS)).join_from(
     residents, data_keys, residents.c.data_key_id == data_keys.c.id, isouter=True
 )
+_SEALED_START = len(_READ_HEAD)
 
 
 class ResidentStore:
@@ -103,7 +118,7 @@ class ResidentStore:
         """Insert a new resident with a fresh data key; raises InsTaken if the EHPAD has this INS."""
         ref = record_ref(resident.id, resident.ehpad_id)
         dek, wrapped = new_data_key(keys, ref)
-        sealed = seal_details(dek, resident.id, resident.ehpad_id, resident.details)
+        sealed = seal_details(dek, ref, resident.details)
         index = self._ins_index(keys, resident)
         if index is not None and await self.ids_by_ins(resident.ehpad_id, index):
             raise InsTaken()
@@ -137,11 +152,14 @@ class ResidentStore:
         (data keys, residents, name tokens) rather than five per resident: for imports and the demo.
         Raises InsTaken if two of them, or one of them and a stored resident, share an EHPAD and an INS
         (the unique index decides; nothing is inserted then, the caller's transaction rolls back)."""
+        if not new_residents:
+            return
         key_rows: list[dict[str, Any]] = []
         resident_rows: list[dict[str, Any]] = []
         token_rows: list[dict[str, Any]] = []
         for resident in new_residents:
-            dek, wrapped = new_data_key(keys, record_ref(resident.id, resident.ehpad_id))
+            ref = record_ref(resident.id, resident.ehpad_id)
+            dek, wrapped = new_data_key(keys, ref)
             key_rows.append(
                 {
                     "id": resident.id,
@@ -159,21 +177,34 @@ class ResidentStore:
                     "version": resident.version,
                     "created_at": resident.created_at,
                     "updated_at": resident.updated_at,
+                    "last_activity_at": resident.updated_at,
                     "ins_index": self._ins_index(keys, resident),
-                    **seal_details(dek, resident.id, resident.ehpad_id, resident.details),
+                    **seal_details(dek, ref, resident.details),
                 }
             )
             hashes = name_token_indexes(keys.index_key, resident.ehpad_id, resident.details.traits)
             token_rows.extend({"resident_id": resident.id, "token_hash": token} for token in sorted(hashes))
-        if not resident_rows:
-            return
-        await self._session.execute(insert(data_keys), key_rows)
+        await self._insert_rows(data_keys, key_rows)
         try:
-            await self._session.execute(insert(residents), resident_rows)
+            await self._insert_rows(residents, resident_rows)
         except IntegrityError as exc:
             raise InsTaken() from exc
         if token_rows:
-            await self._session.execute(insert(resident_name_tokens), token_rows)
+            await self._insert_rows(resident_name_tokens, token_rows)
+
+    async def _insert_rows(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` (dicts with the same keys) in one statement. On PostgreSQL, one array per column
+        unnested into rows: a single parse, plan and executor run, where an executemany runs the insert
+        once per row; elsewhere (SQLite), executemany, which the driver loops over in C."""
+        if self._session.get_bind().dialect.name != "postgresql":
+            await self._session.execute(insert(table), rows)
+            return
+        names = list(rows[0])
+        arrays = [bindparam(name, type_=ARRAY(table.c[name].type)) for name in names]
+        await self._session.execute(
+            insert(table).from_select(names, select(*(func.unnest(array) for array in arrays))),
+            {name: [row[name] for row in rows] for name in names},
+        )
 
     async def update(self, resident: Resident, expected_version: int, keys: SealingKeys) -> None:
         """Save new details under the resident's own data key, if nobody saved since ``expected_version``;
@@ -185,7 +216,8 @@ class ResidentStore:
         )
         if wrapped is None:
             raise UnreadableRecord()
-        dek = _open_key(keys, wrapped, resident.id, resident.ehpad_id)
+        ref = record_ref(resident.id, resident.ehpad_id)
+        dek = _open_key(keys, wrapped, ref)
         index = self._ins_index(keys, resident)
         if index is not None and set(await self.ids_by_ins(resident.ehpad_id, index)) - {resident.id}:
             raise InsTaken()
@@ -199,7 +231,7 @@ class ResidentStore:
                     updated_at=resident.updated_at,
                     last_activity_at=resident.updated_at,
                     ins_index=index,
-                    **seal_details(dek, resident.id, resident.ehpad_id, resident.details),
+                    **seal_details(dek, ref, resident.details),
                 )
             )
         except IntegrityError as exc:
@@ -222,7 +254,8 @@ class ResidentStore:
             return None
         if row.wrapped is None:
             raise UnreadableRecord()
-        return DossierKey(resident_id, row.ehpad_id, _open_key(keys, row.wrapped, resident_id, row.ehpad_id))
+        ref = record_ref(resident_id, row.ehpad_id)
+        return DossierKey(resident_id, row.ehpad_id, _open_key(keys, row.wrapped, ref))
 
     async def dossier_keys(self, resident_ids: Sequence[UUID], keys: SealingKeys) -> dict[UUID, DossierKey]:
         """The opened data keys of these residents' dossiers, in one query (unknown ids are left out);
@@ -241,7 +274,7 @@ class ResidentStore:
             if row.wrapped is None:
                 raise UnreadableRecord()
             found[row.id] = DossierKey(
-                row.id, row.ehpad_id, _open_key(keys, row.wrapped, row.id, row.ehpad_id)
+                row.id, row.ehpad_id, _open_key(keys, row.wrapped, record_ref(row.id, row.ehpad_id))
             )
         return found
 
@@ -254,18 +287,18 @@ class ResidentStore:
 
     async def get(self, resident_id: UUID, keys: SealingKeys) -> Resident | None:
         row = (await self._session.execute(_ROW.where(residents.c.id == resident_id))).one_or_none()
-        return None if row is None else self._to_resident(row._mapping, keys)
+        return None if row is None else _to_resident(row, keys)
 
     async def list_for_ehpad(self, ehpad_id: UUID, keys: SealingKeys, limit: int) -> list[Resident]:
         query = _ROW.where(residents.c.ehpad_id == ehpad_id).order_by(residents.c.created_at).limit(limit)
         rows = (await self._session.execute(query)).all()
-        return [self._to_resident(row._mapping, keys) for row in rows]
+        return [_to_resident(row, keys) for row in rows]
 
     async def get_many(self, ids: Sequence[UUID], keys: SealingKeys) -> list[Resident]:
         if not ids:
             return []
         rows = (await self._session.execute(_ROW.where(residents.c.id.in_(ids)))).all()
-        return [self._to_resident(row._mapping, keys) for row in rows]
+        return [_to_resident(row, keys) for row in rows]
 
     async def ids_by_ins(self, ehpad_id: UUID, index: str) -> list[UUID]:
         query = select(residents.c.id).where(residents.c.ehpad_id == ehpad_id, residents.c.ins_index == index)
@@ -336,35 +369,30 @@ class ResidentStore:
         ins = resident.details.ins
         return None if ins is None else ins_index(keys.index_key, resident.ehpad_id, ins.matricule)
 
-    def _to_resident(self, row: Any, keys: SealingKeys) -> Resident:
-        resident_id, ehpad_id = row["id"], row["ehpad_id"]
-        if row["wrapped"] is None:  # crypto-shredded
-            raise UnreadableRecord()
-        dek = _open_key(keys, row["wrapped"], resident_id, ehpad_id)
-        try:
-            details = open_details(
-                dek,
-                resident_id,
-                ehpad_id,
-                {column: row[column] for column in SEALED_COLUMNS},
-                IdentityStatus(row["identity_status"]),
-            )
-        except CryptoError as exc:
-            log.error("resident record unreadable", extra={"code": exc.code})
-            raise UnreadableRecord() from exc
-        return Resident(
-            id=resident_id,
-            ehpad_id=ehpad_id,
-            details=details,
-            version=row["version"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
 
-
-def _open_key(keys: SealingKeys, wrapped: bytes, resident_id: UUID, ehpad_id: UUID) -> DataKey:
+def _to_resident(row: Row[Any], keys: SealingKeys) -> Resident:
+    """A resident from a row of ``_ROW``; raises UnreadableRecord (its key shredded, or not opening)."""
+    resident_id, ehpad_id, identity_status, version, created_at, updated_at, wrapped = row[:_SEALED_START]
+    if wrapped is None:  # crypto-shredded
+        raise UnreadableRecord()
+    ref = record_ref(resident_id, ehpad_id)
+    dek = _open_key(keys, wrapped, ref)
     try:
-        return open_data_key(keys, WrappedKey.from_bytes(wrapped), record_ref(resident_id, ehpad_id))
+        details = open_details(
+            dek,
+            ref,
+            dict(zip(SEALED_COLUMNS, row[_SEALED_START:], strict=True)),
+            IdentityStatus(identity_status),
+        )
+    except CryptoError as exc:
+        log.error("resident record unreadable", extra={"code": exc.code})
+        raise UnreadableRecord() from exc
+    return Resident(resident_id, ehpad_id, details, version, created_at, updated_at)
+
+
+def _open_key(keys: SealingKeys, wrapped: bytes, ref: RecordRef) -> DataKey:
+    try:
+        return open_data_key(keys, WrappedKey.from_bytes(wrapped), ref)
     except CryptoError as exc:
         log.error("resident record unreadable", extra={"code": exc.code})
         raise UnreadableRecord() from exc
