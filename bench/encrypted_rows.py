@@ -6,9 +6,8 @@ the bench creates (and drops) in the same database, side by side in the same run
 Both sides insert in transactions of BATCH rows with one multi-row statement per table, and both select
 every row back into the same model objects (ResidentDetails); only the sealing differs. The figure is the
 ratio of throughputs, encrypted / plaintext, for insert + select together (each phase is printed too).
-The plaintext side is a Core executemany; on PostgreSQL the store's own statements unnest one array per
-column (records/residents/store.py, ``_insert_rows``), which would also make the plaintext side about a
-fifth faster to insert: the ratio is the store as it is against a plain table as it was written.
+Both sides insert through the same ``teleconsult.db.insert_rows`` (on PostgreSQL one array per column,
+unnested; on SQLite an executemany), so that the ratio measures the sealing, not the insert method.
 
 Goal: ratio >= 0.5 on both backends.
 
@@ -39,7 +38,7 @@ from datetime import UTC, date, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, Uuid, insert, select  # noqa: E402
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, Uuid, select  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 from bench._common import PG_ERRORS, create_pg_database, drop_pg_database, result_line  # noqa: E402
@@ -53,7 +52,7 @@ from records.residents.model import (  # noqa: E402
     Sex,
 )
 from records.residents.store import ResidentStore  # noqa: E402
-from teleconsult.db import UnitOfWork, UTCDateTime, create_engine, create_session_factory  # noqa: E402
+from teleconsult.db import UnitOfWork, UTCDateTime, create_engine, create_session_factory, insert_rows  # noqa: E402
 from teleconsult.demo_residents import demo_resident_details  # noqa: E402
 from teleconsult.identity.model import EstablishmentKind  # noqa: E402
 from teleconsult.migrate import upgrade  # noqa: E402
@@ -169,7 +168,7 @@ async def run_plain(engine: AsyncEngine, residents: Sequence[Resident], ehpad_id
     started = time.perf_counter()
     for batch in batches(residents):
         async with UnitOfWork(sessions) as uow:
-            await uow.session.execute(insert(plain), [plain_row(r) for r in batch])
+            await insert_rows(uow.session, plain, [plain_row(r) for r in batch])
             await uow.commit()
     inserted = time.perf_counter()
     async with UnitOfWork(sessions).reading() as uow:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import ARRAY, DateTime, MetaData, Table, bindparam, event, func, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -176,3 +176,20 @@ async def scrub_deleted(engine: AsyncEngine, tables: Sequence[str]) -> bool:
         quoted = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in tables)
         await connection.exec_driver_sql(f"VACUUM {quoted}")
         return True
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) in one statement. On PostgreSQL, one array per column
+    unnested into rows: a single parse, plan and executor run, where an executemany runs the insert once
+    per row; elsewhere (SQLite), executemany, which the driver loops over in C."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(insert(table), rows)
+        return
+    names = list(rows[0])
+    arrays = [bindparam(name, type_=ARRAY(table.c[name].type)) for name in names]
+    await session.execute(
+        insert(table).from_select(names, select(*(func.unnest(array) for array in arrays))),
+        {name: [row[name] for row in rows] for name in names},
+    )

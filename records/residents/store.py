@@ -25,14 +25,12 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
-    bindparam,
     delete,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +47,7 @@ from records.residents.fields import (
 )
 from records.residents.model import IdentityStatus, InsTaken, Resident, StaleResident, UnreadableRecord
 from records.sealing import DossierKey
-from teleconsult.db import UTCDateTime, metadata
+from teleconsult.db import UTCDateTime, insert_rows, metadata
 
 log = logging.getLogger("teleconsult.records.residents")
 
@@ -184,27 +182,13 @@ class ResidentStore:
             )
             hashes = name_token_indexes(keys.index_key, resident.ehpad_id, resident.details.traits)
             token_rows.extend({"resident_id": resident.id, "token_hash": token} for token in sorted(hashes))
-        await self._insert_rows(data_keys, key_rows)
+        await insert_rows(self._session, data_keys, key_rows)
         try:
-            await self._insert_rows(residents, resident_rows)
+            await insert_rows(self._session, residents, resident_rows)
         except IntegrityError as exc:
             raise InsTaken() from exc
         if token_rows:
-            await self._insert_rows(resident_name_tokens, token_rows)
-
-    async def _insert_rows(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """Insert ``rows`` (dicts with the same keys) in one statement. On PostgreSQL, one array per column
-        unnested into rows: a single parse, plan and executor run, where an executemany runs the insert
-        once per row; elsewhere (SQLite), executemany, which the driver loops over in C."""
-        if self._session.get_bind().dialect.name != "postgresql":
-            await self._session.execute(insert(table), rows)
-            return
-        names = list(rows[0])
-        arrays = [bindparam(name, type_=ARRAY(table.c[name].type)) for name in names]
-        await self._session.execute(
-            insert(table).from_select(names, select(*(func.unnest(array) for array in arrays))),
-            {name: [row[name] for row in rows] for name in names},
-        )
+            await insert_rows(self._session, resident_name_tokens, token_rows)
 
     async def update(self, resident: Resident, expected_version: int, keys: SealingKeys) -> None:
         """Save new details under the resident's own data key, if nobody saved since ``expected_version``;
