@@ -10,7 +10,7 @@ the nurse a precise message, not to be trusted alone.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
@@ -816,15 +816,24 @@ class AppointmentView:
     ehpad_name: str
 
 
-async def _views(uow: UnitOfWork, keys: SealingKeys, where: object) -> list[AppointmentView]:
+async def _views(
+    uow: UnitOfWork, keys: SealingKeys, where: object, known: Sequence[User] = ()
+) -> list[AppointmentView]:
+    """The appointments matching ``where`` with their residents, experts and care homes' names, in a fixed
+    number of queries whatever their number: rows and checklists, dossier keys, residents, the experts not
+    ``known`` already, the care homes' names."""
     store = uow.store(SchedulingStore)
-    resident_ids = await store.resident_ids(where)
-    dossier = await residents.dossier_keys_in(uow, keys, resident_ids)
-    found = await store.list_where(where, dossier)
+    sealed = await store.sealed_where(where)
+    if not sealed:
+        return []
+    resident_ids = sorted({one.resident_id for one in sealed})
+    found = store.opened(sealed, await residents.dossier_keys_in(uow, keys, resident_ids))
     people = await residents.residents_in(uow, keys, resident_ids)
     identity = uow.store(IdentityStore)
-    experts = {user.id: user for user in await identity.get_users(sorted({a.expert_id for a in found}))}
-    names = {e.id: e.name for e in await identity.list_establishments()}
+    experts = {user.id: user for user in known}
+    missing = sorted({a.expert_id for a in found} - experts.keys())
+    experts.update((user.id, user) for user in await identity.get_users(missing))
+    names = await identity.establishment_names(sorted({a.ehpad_id for a in found}))
     return [
         AppointmentView(a, people.get(a.resident_id), experts.get(a.expert_id), names.get(a.ehpad_id, ""))
         for a in found
@@ -913,7 +922,7 @@ async def expert_agenda(
             & (appointments.c.starts_at >= first)
             & (appointments.c.starts_at < last)
         )
-        views = await _views(uow, keys, where)
+        views = await _views(uow, keys, where, known=[expert])
         await audit(uow, now, "agenda.read", Outcome.SUCCESS, actor.user, client_address, "expert", expert_id)
         await uow.commit()
     return views

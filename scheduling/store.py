@@ -263,6 +263,26 @@ class BookingContext:
     conflicts: list[tuple[str, datetime, datetime]]  # (leave | expert | resident, starts_at, ends_at)
 
 
+@dataclass(frozen=True, slots=True)
+class SealedAppointment:
+    """An appointment's row as read, health fields still sealed, and its checklist."""
+
+    row: Any
+    checklist: dict[ChecklistItem, datetime]
+
+    @property
+    def resident_id(self) -> UUID:
+        return self.row.resident_id  # type: ignore[no-any-return]
+
+    @property
+    def expert_id(self) -> UUID:
+        return self.row.expert_id  # type: ignore[no-any-return]
+
+    @property
+    def ehpad_id(self) -> UUID:
+        return self.row.ehpad_id  # type: ignore[no-any-return]
+
+
 def _active() -> Any:
     return appointments.c.status.in_([status.value for status in ACTIVE_STATUSES])
 
@@ -671,9 +691,11 @@ class SchedulingStore:
         return list((await self._session.scalars(query)).all())
 
     async def list_where(self, where: Any, keys: dict[UUID, DossierKey]) -> list[Appointment]:
-        return await self._select(where, keys)
+        return self.opened(await self.sealed_where(where), keys)
 
-    async def _select(self, where: Any, keys: dict[UUID, DossierKey]) -> list[Appointment]:
+    async def sealed_where(self, where: Any) -> list[SealedAppointment]:
+        """The appointments matching ``where``, earliest first, still sealed, with their checklists (two
+        queries): the caller reads their residents' keys, then opens them with :meth:`opened`."""
         rows = (
             await self._session.execute(select(appointments).where(where).order_by(appointments.c.starts_at))
         ).all()
@@ -687,7 +709,14 @@ class SchedulingStore:
             )
         ).all():
             checklist.setdefault(item.appointment_id, {})[ChecklistItem(item.item)] = item.done_at
-        return [self._appointment(row, keys[row.resident_id], checklist.get(row.id, {})) for row in rows]
+        return [SealedAppointment(row, checklist.get(row.id, {})) for row in rows]
+
+    @classmethod
+    def opened(cls, sealed: Iterable[SealedAppointment], keys: dict[UUID, DossierKey]) -> list[Appointment]:
+        return [cls._appointment(one.row, keys[one.row.resident_id], one.checklist) for one in sealed]
+
+    async def _select(self, where: Any, keys: dict[UUID, DossierKey]) -> list[Appointment]:
+        return self.opened(await self.sealed_where(where), keys)
 
     @staticmethod
     def _appointment(row: Any, key: DossierKey, checklist: dict[ChecklistItem, datetime]) -> Appointment:
