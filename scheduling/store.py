@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -199,17 +200,40 @@ def _time(value: str) -> time:
 
 
 def _window(row: Any) -> Window:
+    mapping = row._mapping
+    return _window_of(tuple(mapping[name] for name in _WINDOW_NAMES))
+
+
+_WINDOW_NAMES = tuple(column.name for column in _WINDOW_COLUMNS)
+
+
+@lru_cache(maxsize=8192)
+def _window_of(values: tuple[Any, ...]) -> Window:
+    """A window from its columns' values, kept: a slot search reads the same windows of every expert of
+    the territory again and again, and a Window is immutable (checked once, when first built)."""
+    (
+        window_id,
+        expert_id,
+        specialty,
+        weekdays,
+        start_time,
+        end_time,
+        consultation_minutes,
+        report_minutes,
+        valid_from,
+        valid_until,
+    ) = values
     return Window(
-        id=row.id,
-        expert_id=row.expert_id,
-        specialty=Specialty(row.specialty),
-        weekdays=frozenset(int(day) for day in row.weekdays.split(",")),
-        start=_time(row.start_time),
-        end=_time(row.end_time),
-        valid_from=row.valid_from,
-        valid_until=row.valid_until,
-        consultation_minutes=row.consultation_minutes,
-        report_minutes=row.report_minutes,
+        id=window_id,
+        expert_id=expert_id,
+        specialty=Specialty(specialty),
+        weekdays=frozenset(int(day) for day in weekdays.split(",")),
+        start=_time(start_time),
+        end=_time(end_time),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        consultation_minutes=consultation_minutes,
+        report_minutes=report_minutes,
     )
 
 
@@ -363,7 +387,7 @@ class SchedulingStore:
         if experts.specialty is not None:
             where.append(availability_windows.c.specialty == experts.specialty.value)
         query = select(*_WINDOW_COLUMNS).where(*where).order_by(availability_windows.c.created_at)
-        return [_window(row) for row in (await self._session.execute(query)).all()]
+        return [_window_of(tuple(row)) for row in (await self._session.execute(query)).all()]
 
     async def add_leave(self, leave: Leave, created_by: UUID, now: datetime) -> None:
         await self._session.execute(
@@ -436,8 +460,8 @@ class SchedulingStore:
             whose, _active(), _overlapping(start, end)
         )
         busy: dict[UUID, list[tuple[datetime, datetime]]] = {}
-        for row in (await self._session.execute(query)).all():
-            busy.setdefault(row.expert_id, []).append((row.starts_at, row.ends_at))
+        for expert_id, starts_at, ends_at in (await self._session.execute(query)).tuples():
+            busy.setdefault(expert_id, []).append((starts_at, ends_at))
         return busy
 
     async def overlapping(
