@@ -460,7 +460,7 @@ class SchedulingStore:
             whose, _active(), _overlapping(start, end)
         )
         busy: dict[UUID, list[tuple[datetime, datetime]]] = {}
-        for expert_id, starts_at, ends_at in (await self._session.execute(query)).tuples():
+        for expert_id, starts_at, ends_at in (await self._session.execute(query)).all():
             busy.setdefault(expert_id, []).append((starts_at, ends_at))
         return busy
 
