@@ -393,8 +393,9 @@ def free_slots(
         # and sorted all at once: the search stops at the limit having looked at the first few start times
         # only, whatever the number of experts.
         for slot in _day_candidates(by_day[day], day, start, end):
-            if _overlaps(slot.starts_at, slot.ends_at, leaves_by_expert.get(slot.expert_id, ())) or _overlaps(
-                slot.starts_at, slot.ends_at, busy.get(slot.expert_id, ())
+            away, held = leaves_by_expert.get(slot.expert_id), busy.get(slot.expert_id)
+            if (away and _overlaps(slot.starts_at, slot.ends_at, away)) or (
+                held and _overlaps(slot.starts_at, slot.ends_at, held)
             ):
                 continue
             mine = taken.setdefault(slot.expert_id, [])

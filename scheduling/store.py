@@ -386,7 +386,12 @@ class SchedulingStore:
         ]
         if experts.specialty is not None:
             where.append(availability_windows.c.specialty == experts.specialty.value)
-        query = select(*_WINDOW_COLUMNS).where(*where).order_by(availability_windows.c.created_at)
+        # In the order the search sorts them (expert, then specialty): the sort then only checks it.
+        query = (
+            select(*_WINDOW_COLUMNS)
+            .where(*where)
+            .order_by(availability_windows.c.expert_id, availability_windows.c.specialty)
+        )
         return [_window_of(tuple(row)) for row in (await self._session.execute(query)).all()]
 
     async def add_leave(self, leave: Leave, created_by: UUID, now: datetime) -> None:
