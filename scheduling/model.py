@@ -9,6 +9,7 @@ daylight-saving time changes. Recurrence is dateutil's rrule, never hand-rolled.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -32,6 +33,10 @@ DEFAULT_CONSULTATION_MINUTES = 30
 DEFAULT_REPORT_MINUTES = 15
 MIN_CONSULTATION_MINUTES = 10
 MAX_UNIT_MINUTES = 240
+#: No appointment lasts longer: each is one slot, and a slot is one unit. The store refuses longer rows, so
+#: that a search for the appointments overlapping a period need only look at those that start at most this
+#: long before it (an index range, instead of every appointment of the past).
+MAX_APPOINTMENT_LENGTH = timedelta(minutes=MAX_UNIT_MINUTES)
 #: How far ahead the nurse's slot search looks.
 SEARCH_HORIZON = timedelta(days=42)
 #: A slot must start at least this long after "now" to be bookable (time to prepare, and no booking of a
@@ -218,13 +223,20 @@ class Window:
             last = min(last, self.valid_until)
         if first > last:
             return []
-        rule = rrule(
-            WEEKLY,
-            dtstart=datetime.combine(first, time()),
-            until=datetime.combine(last, time()),
-            byweekday=[_WEEKDAYS[n] for n in sorted(self.weekdays)],
-        )
-        return [moment.date() for moment in rule]
+        return list(_weekly_days(self.weekdays, first, last))
+
+
+@lru_cache(maxsize=1024)
+def _weekly_days(weekdays: frozenset[int], first: date, last: date) -> tuple[date, ...]:
+    """The days in [first, last] that fall on ``weekdays``: keyed by these only, so the many windows of a
+    team that share the same days pay the rrule once per search, not once each."""
+    rule = rrule(
+        WEEKLY,
+        dtstart=datetime.combine(first, time()),
+        until=datetime.combine(last, time()),
+        byweekday=[_WEEKDAYS[n] for n in sorted(weekdays)],
+    )
+    return tuple(moment.date() for moment in rule)
 
 
 def _happens_once(local: datetime) -> bool:
@@ -376,18 +388,16 @@ def free_slots(
     for day in sorted(by_day):
         if is_holiday(day):
             continue
-        candidates = [
-            slot
-            for window in by_day[day]
-            for slot in window_slots(window, day)
-            if start <= slot.starts_at
-            and slot.ends_at <= end
-            and not _overlaps(slot.starts_at, slot.ends_at, leaves_by_expert.get(slot.expert_id, ()))
-            and not _overlaps(slot.starts_at, slot.ends_at, busy.get(slot.expert_id, ()))
-        ]
-        candidates.sort()
         taken: dict[UUID, list[tuple[datetime, datetime]]] = {}
-        for slot in candidates:
+        # Within the day, the candidates come in Slot order (start, then expert...) without being built
+        # and sorted all at once: the search stops at the limit having looked at the first few start times
+        # only, whatever the number of experts.
+        for slot in _day_candidates(by_day[day], day, start, end):
+            away, held = leaves_by_expert.get(slot.expert_id), busy.get(slot.expert_id)
+            if (away and _overlaps(slot.starts_at, slot.ends_at, away)) or (
+                held and _overlaps(slot.starts_at, slot.ends_at, held)
+            ):
+                continue
             mine = taken.setdefault(slot.expert_id, [])
             if _overlaps(slot.starts_at, slot.ends_at, mine):
                 continue
@@ -396,6 +406,34 @@ def free_slots(
             if limit is not None and len(chosen) >= limit:
                 return chosen
     return chosen
+
+
+def _day_candidates(windows: Sequence[Window], day: date, start: datetime, end: datetime) -> Iterator[Slot]:
+    """The slots of ``windows`` on ``day`` within [start, end], lazily, in Slot order.
+
+    Windows of the same shape (hours and unit) have the same slot times: for each start time, its windows'
+    slots are produced expert by expert from the windows sorted once; the start times of all shapes are
+    visited in order, and at one start time the shapes' runs (each already in order) are merged."""
+    shapes: dict[tuple[time, time, int, int], list[Window]] = {}
+    for window in windows:
+        shape = (window.start, window.end, window.consultation_minutes, window.report_minutes)
+        shapes.setdefault(shape, []).append(window)
+    runs: dict[datetime, list[Iterator[Slot]]] = {}
+    for shape, group in shapes.items():
+        group.sort(key=lambda window: (window.expert_id, window.specialty))
+        for starts_at, ends_at, consultation_ends_at in _slot_times(day, *shape):
+            if start <= starts_at and ends_at <= end:
+                runs.setdefault(starts_at, []).append(_run(group, starts_at, ends_at, consultation_ends_at))
+    for starts_at in sorted(runs):
+        at_start = runs[starts_at]
+        yield from at_start[0] if len(at_start) == 1 else heapq.merge(*at_start)
+
+
+def _run(
+    group: Sequence[Window], starts_at: datetime, ends_at: datetime, consultation_ends_at: datetime
+) -> Iterator[Slot]:
+    for window in group:
+        yield Slot(starts_at, window.expert_id, ends_at, window.specialty, consultation_ends_at)
 
 
 def offered_slot(

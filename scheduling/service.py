@@ -10,7 +10,7 @@ the nurse a precise message, not to be trusted alone.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
@@ -54,13 +54,13 @@ from scheduling.model import (
 )
 from scheduling.notifications import NotificationKind
 from scheduling.notifications_service import notify
-from scheduling.store import SchedulingStore, appointments
+from scheduling.store import Bookable, SchedulingStore, appointments
 from teleconsult.db import UnitOfWork
 from teleconsult.errors import InvalidInput, NotFound
 from teleconsult.i18n import N_
 from teleconsult.identity import policy
 from teleconsult.identity.model import CARE_HOME_ROLES, Role, Specialty, User
-from teleconsult.identity.policy import Action, AppointmentRef, Decision, Principal
+from teleconsult.identity.policy import Action, AppointmentRef, Principal
 from teleconsult.identity.service.trail import audit
 from teleconsult.identity.store import IdentityStore
 
@@ -246,18 +246,15 @@ async def _free_slots(
     limit: int,
     expert_id: UUID | None = None,
 ) -> list[SlotOffer]:
-    experts = {
-        user.id: user
-        for user in await uow.store(IdentityStore).experts_under_convention(ehpad_id)
-        if (specialty is None or specialty in user.specialties)
-        and (expert_id is None or user.id == expert_id)
-    }
-    if not experts:
-        return []
     store = uow.store(SchedulingStore)
     first, last = start.astimezone(PARIS).date(), end.astimezone(PARIS).date()
-    windows = await store.windows(experts, first, last)
-    leaves = await store.leaves(experts, start, end)
+    # The experts under the care home's conventions are a subquery of each read: only those whose slots
+    # are offered are loaded, at the end.
+    experts = Bookable(ehpad_id, specialty, expert_id)
+    windows = await store.bookable_windows(experts, first, last)
+    if not windows:
+        return []
+    leaves = await store.bookable_leaves(experts, start, end)
     slots: list[Slot] = []
     # The horizon is read a stretch at a time (1 day, then 2, 4...), cut at Paris midnights: slots never
     # cross midnight, so each stretch's free slots depend only on the bookings inside it. The first
@@ -266,7 +263,7 @@ async def _free_slots(
     while stretch_start < end and len(slots) < limit:
         midnight = datetime.combine(stretch_start.astimezone(PARIS).date() + timedelta(days=days), time())
         stretch_end = min(end, midnight.replace(tzinfo=PARIS).astimezone(UTC))
-        busy = await store.busy(experts, stretch_start, stretch_end)
+        busy = await store.bookable_busy(experts, stretch_start, stretch_end)
         slots += free_slots(
             windows,
             leaves,
@@ -278,7 +275,11 @@ async def _free_slots(
             limit=limit - len(slots),
         )
         stretch_start, days = stretch_end, days * 2
-    return [SlotOffer(slot, experts[slot.expert_id]) for slot in slots]
+    users = {
+        user.id: user
+        for user in await uow.store(IdentityStore).get_users(sorted({slot.expert_id for slot in slots}))
+    }
+    return [SlotOffer(slot, users[slot.expert_id]) for slot in slots if slot.expert_id in users]
 
 
 async def find_slots(
@@ -338,26 +339,50 @@ async def book(
     idempotency_key: str | None = None,
     client_address: str | None = None,
 ) -> Booked:
-    """Book a slot for a resident of the actor's care home, in one transaction.
+    """Book a slot for a resident of the actor's care home; everything it writes (the appointment, the
+    resident's activity, the audit event, the expert's notification) in one transaction.
 
     Raises NotFound (resident unknown or of another care home), NoConvention, InvalidInput (qualification,
     consent, agreement), OutsideAvailability, SlotInPast, ResidentBusy, and SlotTaken with the next free
-    slots when another booking won (whether the check before the insert saw it or the database did).
+    slots when another booking won (whether the checks before the insert saw it or the database did).
+
+    The checks read first, without a transaction: a request refused for any reason, a loser in a burst on
+    one slot above all, answers without queueing for the SQLite write lock or holding a PostgreSQL
+    transaction. The transaction then only writes; its insert re-checks the overlaps in the same statement
+    (SQLite serialises it; on PostgreSQL the exclusion constraints have the last word, ADR 0012).
     """
-    if idempotency_key is None and await _seen_taken(uow, actor, request, now):
-        raise SlotTaken(await _alternatives(uow, actor, request.qualification.specialty, request, now))
+    taken: SlotTaken | None = None
+    existing: UUID | None = None
+    async with uow.reading():
+        store = uow.store(SchedulingStore)
+        if idempotency_key is not None:
+            existing = await store.id_for_idempotency_key(actor.user.id, idempotency_key)
+            if existing is not None:
+                return Booked(await _load(uow, keys, existing), created=False)
+        try:
+            checked = await _check(uow, keys, actor, request, now)
+        except (SlotTaken, ResidentBusy) as seen:
+            # A retry whose first attempt committed between the two reads above finds its booking.
+            if idempotency_key is not None:
+                existing = await store.id_for_idempotency_key(actor.user.id, idempotency_key)
+            if existing is not None:
+                return Booked(await _load(uow, keys, existing), created=False)
+            if isinstance(seen, ResidentBusy):
+                raise
+            taken = seen
+    if taken is not None:
+        # The next free slots are looked up with nothing held: a burst of losers must not hold the SQLite
+        # write lock, or a PostgreSQL transaction, for a 6-week search each.
+        specialty = request.qualification.specialty
+        raise SlotTaken(await _alternatives(uow, actor, specialty, request, now)) from taken
+    lost: Exception
     try:
         async with uow:
-            booked = await _book(uow, keys, actor, request, now, idempotency_key, client_address)
+            booked = await _write(uow, actor, checked, now, idempotency_key, client_address)
             await uow.commit()
             return booked
-    except SlotTaken as seen:
-        # The check before the insert saw the winner. The next free slots are looked up only now, with the
-        # transaction closed: a burst of losers must not hold the SQLite write lock, or a PostgreSQL
-        # connection, for a 6-week search each.
-        raise SlotTaken(
-            await _alternatives(uow, actor, request.qualification.specialty, request, now)
-        ) from seen
+    except _Overlapped as exc:
+        lost = exc  # booked by someone else since the checks: find out which, with a fresh look
     except IntegrityError as exc:
         lost = exc  # another transaction won a constraint: find out which, with a fresh look
     async with uow:
@@ -374,34 +399,6 @@ async def book(
     raise SlotTaken(await _alternatives(uow, actor, request.qualification.specialty, request, now)) from lost
 
 
-async def _seen_taken(uow: UnitOfWork, actor: Principal, request: BookingRequest, now: datetime) -> bool:
-    """Whether the slot is visibly taken already, read without a transaction: in a burst on one slot the
-    losers then answer 409 without queueing for the SQLite write lock, or holding a PostgreSQL
-    connection, at all. Only for a request that passes the same access checks as the booking itself (the
-    resident is of the actor's care home, the expert under its convention), so that nobody learns more
-    than before, and that would not be refused for its content or its time first (422 keeps precedence);
-    the transaction and the database's constraints still have the last word."""
-    if request.starts_at < now + MIN_LEAD_TIME:
-        return False
-    try:
-        check_request(request.qualification, request.consent, request.agreement, now.astimezone(PARIS).date())
-    except InvalidInput:
-        return False
-    async with uow.reading():
-        # The slot first (one query): when it is free, as nearly always outside a burst, nothing else is
-        # read and the booking goes on; the access checks are made only before saying "taken".
-        instant = request.starts_at
-        if not await uow.store(SchedulingStore).overlapping(
-            expert_id=request.expert_id, start=instant, end=instant + timedelta(microseconds=1)
-        ):
-            return False
-        ehpad_id = await residents.ehpad_of_in(uow, request.resident_id)
-        if ehpad_id is None or policy.decide(actor, Action.BOOK_APPOINTMENTS, ehpad_id) is not Decision.ALLOW:
-            return False
-        experts = await uow.store(IdentityStore).experts_under_convention(ehpad_id)
-        return any(expert.id == request.expert_id for expert in experts)
-
-
 async def _alternatives(
     uow: UnitOfWork, actor: Principal, specialty: Specialty | None, request: BookingRequest, now: datetime
 ) -> list[SlotOffer]:
@@ -409,42 +406,51 @@ async def _alternatives(
     return await find_slots(uow, actor, specialty, now, after=request.starts_at, limit=ALTERNATIVES)
 
 
-async def _book(
+class _Overlapped(Exception):
+    """The insert found an overlapping appointment the checks before it had not seen."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A booking that passed every check: what the transaction writes."""
+
+    appointment: Appointment
+    key: DossierKey
+    expert: User
+
+
+async def _check(
     uow: UnitOfWork,
     keys: SealingKeys,
     actor: Principal,
     request: BookingRequest,
     now: datetime,
-    idempotency_key: str | None,
-    client_address: str | None,
     rescheduled_from: UUID | None = None,
     permission: tuple[Action, object] | None = None,
-) -> Booked:
-    """``permission``: the policy question that allows this booking, when it is not the care home's
-    BOOK_APPOINTMENTS for the resident's EHPAD (an expert converting a tele-expertise request)."""
-    store = uow.store(SchedulingStore)
-    if idempotency_key is not None:
-        existing = await store.id_for_idempotency_key(actor.user.id, idempotency_key)
-        if existing is not None:
-            return Booked(await _load(uow, keys, existing), created=False)
-    ehpad_id = await residents.ehpad_of_in(uow, request.resident_id)
-    if ehpad_id is None:
-        raise NotFound()
+) -> _Checked:
+    """Every rule of a booking, in the order its errors take precedence. Four reads: the dossier key (which
+    says the resident's EHPAD), the expert, and in one query whether the care home may book the expert,
+    the expert's windows that day and what overlaps the slot. ``permission``: the policy question that
+    allows this booking, when it is not the care home's BOOK_APPOINTMENTS for the resident's EHPAD (an
+    expert converting a tele-expertise request)."""
+    # The key row also says the resident's EHPAD: read once for both. The key is opened before the policy
+    # is asked but used only once it allowed: nothing of the dossier is decrypted for a refused request.
+    key = await residents.dossier_key_in(uow, keys, request.resident_id)
+    ehpad_id = key.ehpad_id
     policy.require(actor, *(permission or (Action.BOOK_APPOINTMENTS, ehpad_id)))
     q = request.qualification
-    experts = await uow.store(IdentityStore).experts_under_convention(ehpad_id)
-    expert = next((e for e in experts if e.id == request.expert_id), None)
-    if expert is None:
+    expert = await uow.store(IdentityStore).get_user(request.expert_id)
+    day = request.starts_at.astimezone(PARIS).date()
+    context = await uow.store(SchedulingStore).booking_context(
+        Bookable(ehpad_id, None, request.expert_id), request.resident_id, day, request.starts_at
+    )
+    if expert is None or not context.is_bookable:
         raise NoConvention()
     if q.specialty not in expert.specialties:
         raise InvalidInput({"specialty": N_("This expert does not practise this specialty.")})
     check_request(q, request.consent, request.agreement, now.astimezone(PARIS).date())
-    day = request.starts_at.astimezone(PARIS).date()
-    windows = await store.windows([expert.id], day, day)
-    slot = offered_slot(windows, (), is_french_holiday, expert.id, request.starts_at, q.specialty)
-    # Leave, the expert's and the resident's appointments over the slot, in one round trip.
-    found = await store.conflicts(expert.id, request.resident_id, slot.starts_at, slot.ends_at)
-    kinds = {kind for kind, _start, _end in found}
+    slot = offered_slot(context.windows, (), is_french_holiday, expert.id, request.starts_at, q.specialty)
+    kinds = {kind for kind, start, end in context.conflicts if start < slot.ends_at and slot.starts_at < end}
     if "leave" in kinds:
         raise OutsideAvailability()
     check_bookable_time(slot, now)
@@ -452,7 +458,6 @@ async def _book(
         raise SlotTaken()  # the callers add the next free slots once this transaction is closed
     if "resident" in kinds:
         raise ResidentBusy()
-    key = await residents.dossier_key_in(uow, keys, request.resident_id)
     appointment = Appointment(
         id=uuid.uuid4(),
         expert_id=expert.id,
@@ -469,14 +474,49 @@ async def _book(
         created_at=now,
         rescheduled_from=rescheduled_from,
     )
-    await store.add(appointment, key, idempotency_key, now)
-    await residents.record_activity_in(uow, request.resident_id, now)
+    return _Checked(appointment, key, expert)
+
+
+async def _write(
+    uow: UnitOfWork,
+    actor: Principal,
+    checked: _Checked,
+    now: datetime,
+    idempotency_key: str | None,
+    client_address: str | None,
+) -> Booked:
+    """The writes of a checked booking, in the caller's transaction: the insert (with its overlap
+    re-check), the resident's activity, the audit event, the expert's notification. Raises _Overlapped
+    when the insert found an overlap."""
+    appointment = checked.appointment
+    store = uow.store(SchedulingStore)
+    if not await store.add_if_free(appointment, checked.key, idempotency_key, now):
+        raise _Overlapped()
+    await residents.record_activity_in(uow, appointment.resident_id, now)
     await audit(
         uow, now, "appointment.book", Outcome.SUCCESS, actor.user, client_address, OBJECT_TYPE, appointment.id
     )
-    kind = NotificationKind.RESCHEDULED if rescheduled_from else NotificationKind.BOOKED
-    await notify(uow, appointment, kind, actor.user, now, expert=expert)
+    kind = NotificationKind.RESCHEDULED if appointment.rescheduled_from else NotificationKind.BOOKED
+    await notify(uow, appointment, kind, actor.user, now, expert=checked.expert)
     return Booked(appointment, created=True)
+
+
+async def _book(
+    uow: UnitOfWork,
+    keys: SealingKeys,
+    actor: Principal,
+    request: BookingRequest,
+    now: datetime,
+    client_address: str | None,
+    rescheduled_from: UUID | None = None,
+    permission: tuple[Action, object] | None = None,
+) -> Booked:
+    """Check and write a booking inside the caller's open transaction (reschedule, tele-expertise)."""
+    checked = await _check(uow, keys, actor, request, now, rescheduled_from, permission)
+    try:
+        return await _write(uow, actor, checked, now, None, client_address)
+    except _Overlapped as exc:
+        raise SlotTaken() from exc
 
 
 async def book_for_expertise(
@@ -493,7 +533,7 @@ async def book_for_expertise(
     ``permission`` is the policy question that allows it (the expert's right to answer that request); every
     booking rule applies as for the care home. Raises as ``book`` does; the database's IntegrityError on a
     lost race is left to the caller, whose transaction it ends."""
-    booked = await _book(uow, keys, actor, request, now, None, client_address, permission=permission)
+    booked = await _book(uow, keys, actor, request, now, client_address, permission=permission)
     return booked.appointment
 
 
@@ -677,9 +717,7 @@ async def reschedule(
             overlaps = starts_at < old.ends_at and old.starts_at < starts_at + (old.ends_at - old.starts_at)
             if overlaps:
                 await _save(uow, keys, released, old.version, now)
-            booked = await _book(
-                uow, keys, actor, request, now, None, client_address, rescheduled_from=old.id
-            )
+            booked = await _book(uow, keys, actor, request, now, client_address, rescheduled_from=old.id)
             if not overlaps:
                 await _save(uow, keys, released, old.version, now)
             await audit(
@@ -778,15 +816,24 @@ class AppointmentView:
     ehpad_name: str
 
 
-async def _views(uow: UnitOfWork, keys: SealingKeys, where: object) -> list[AppointmentView]:
+async def _views(
+    uow: UnitOfWork, keys: SealingKeys, where: object, known: Sequence[User] = ()
+) -> list[AppointmentView]:
+    """The appointments matching ``where`` with their residents, experts and care homes' names, in a fixed
+    number of queries whatever their number: rows and checklists, dossier keys, residents, the experts not
+    ``known`` already, the care homes' names."""
     store = uow.store(SchedulingStore)
-    resident_ids = await store.resident_ids(where)
-    dossier = await residents.dossier_keys_in(uow, keys, resident_ids)
-    found = await store.list_where(where, dossier)
+    sealed = await store.sealed_where(where)
+    if not sealed:
+        return []
+    resident_ids = sorted({one.resident_id for one in sealed})
+    found = store.opened(sealed, await residents.dossier_keys_in(uow, keys, resident_ids))
     people = await residents.residents_in(uow, keys, resident_ids)
     identity = uow.store(IdentityStore)
-    experts = {user.id: user for user in await identity.get_users(sorted({a.expert_id for a in found}))}
-    names = {e.id: e.name for e in await identity.list_establishments()}
+    experts = {user.id: user for user in known}
+    missing = sorted({a.expert_id for a in found} - experts.keys())
+    experts.update((user.id, user) for user in await identity.get_users(missing))
+    names = await identity.establishment_names(sorted({a.ehpad_id for a in found}))
     return [
         AppointmentView(a, people.get(a.resident_id), experts.get(a.expert_id), names.get(a.ehpad_id, ""))
         for a in found
@@ -875,7 +922,7 @@ async def expert_agenda(
             & (appointments.c.starts_at >= first)
             & (appointments.c.starts_at < last)
         )
-        views = await _views(uow, keys, where)
+        views = await _views(uow, keys, where, known=[expert])
         await audit(uow, now, "agenda.read", Outcome.SUCCESS, actor.user, client_address, "expert", expert_id)
         await uow.commit()
     return views

@@ -12,7 +12,9 @@ reason) are sealed under the resident's dossier key (records/sealing.py).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, time
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -31,9 +33,11 @@ from sqlalchemy import (
     Table,
     Uuid,
     and_,
+    cast,
     delete,
     insert,
     literal,
+    null,
     select,
     text,
     union_all,
@@ -44,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from records.sealing import DossierKey
 from scheduling.model import (
     ACTIVE_STATUSES,
+    MAX_APPOINTMENT_LENGTH,
     Appointment,
     AppointmentStatus,
     Attendee,
@@ -61,7 +66,8 @@ from scheduling.model import (
     Window,
 )
 from teleconsult.db import UTCDateTime, metadata
-from teleconsult.identity.model import Specialty
+from teleconsult.identity.model import Role, Specialty
+from teleconsult.identity.store import conventions, user_specialties, users
 
 TABLE = "appointments"
 SEALED_COLUMNS = ("reason", "details", "consent_person", "physician_note", "cancel_reason")
@@ -171,22 +177,63 @@ appointment_checklist = Table(
 )
 
 
+#: What a Window is made of (not who published it, nor when): a slot search reads one row per expert.
+_WINDOW_COLUMNS = tuple(
+    availability_windows.c[name]
+    for name in (
+        "id",
+        "expert_id",
+        "specialty",
+        "weekdays",
+        "start_time",
+        "end_time",
+        "consultation_minutes",
+        "report_minutes",
+        "valid_from",
+        "valid_until",
+    )
+)
+
+
 def _time(value: str) -> time:
     return time.fromisoformat(value)
 
 
 def _window(row: Any) -> Window:
+    mapping = row._mapping
+    return _window_of(tuple(mapping[name] for name in _WINDOW_NAMES))
+
+
+_WINDOW_NAMES = tuple(column.name for column in _WINDOW_COLUMNS)
+
+
+@lru_cache(maxsize=8192)
+def _window_of(values: tuple[Any, ...]) -> Window:
+    """A window from its columns' values, kept: a slot search reads the same windows of every expert of
+    the territory again and again, and a Window is immutable (checked once, when first built)."""
+    (
+        window_id,
+        expert_id,
+        specialty,
+        weekdays,
+        start_time,
+        end_time,
+        consultation_minutes,
+        report_minutes,
+        valid_from,
+        valid_until,
+    ) = values
     return Window(
-        id=row.id,
-        expert_id=row.expert_id,
-        specialty=Specialty(row.specialty),
-        weekdays=frozenset(int(day) for day in row.weekdays.split(",")),
-        start=_time(row.start_time),
-        end=_time(row.end_time),
-        valid_from=row.valid_from,
-        valid_until=row.valid_until,
-        consultation_minutes=row.consultation_minutes,
-        report_minutes=row.report_minutes,
+        id=window_id,
+        expert_id=expert_id,
+        specialty=Specialty(specialty),
+        weekdays=frozenset(int(day) for day in weekdays.split(",")),
+        start=_time(start_time),
+        end=_time(end_time),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        consultation_minutes=consultation_minutes,
+        report_minutes=report_minutes,
     )
 
 
@@ -203,8 +250,76 @@ def activity_appointments() -> Select[tuple[Any, ...]]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Bookable:
+    """The experts a care home may book: active experts of the hospital teams it has an active convention
+    with (the rule of IdentityStore.experts_under_convention), practising ``specialty`` when one is given,
+    only ``expert_id`` when one is given. Queries take it as a subquery: a slot search reads the windows and
+    bookings of the experts of the care home's conventions without loading the experts themselves, nor
+    sending their ids back and forth."""
+
+    ehpad_id: UUID
+    specialty: Specialty | None = None
+    expert_id: UUID | None = None
+
+
+def _bookable_ids(experts: Bookable) -> Select[tuple[UUID]]:
+    teams = select(conventions.c.department_id).where(
+        conventions.c.ehpad_id == experts.ehpad_id, conventions.c.is_active.is_(True)
+    )
+    query = select(users.c.id).where(
+        users.c.role == Role.EXPERT.value, users.c.is_active.is_(True), users.c.department_id.in_(teams)
+    )
+    if experts.expert_id is not None:
+        query = query.where(users.c.id == experts.expert_id)
+    if experts.specialty is not None:
+        practises = select(user_specialties.c.user_id).where(
+            user_specialties.c.user_id == users.c.id, user_specialties.c.specialty == experts.specialty.value
+        )
+        query = query.where(practises.exists())
+    return query
+
+
+@dataclass(slots=True)
+class BookingContext:
+    is_bookable: bool
+    windows: list[Window]
+    conflicts: list[tuple[str, datetime, datetime]]  # (leave | expert | resident, starts_at, ends_at)
+
+
+@dataclass(frozen=True, slots=True)
+class SealedAppointment:
+    """An appointment's row as read, health fields still sealed, and its checklist."""
+
+    row: Any
+    checklist: dict[ChecklistItem, datetime]
+
+    @property
+    def resident_id(self) -> UUID:
+        return self.row.resident_id  # type: ignore[no-any-return]
+
+    @property
+    def expert_id(self) -> UUID:
+        return self.row.expert_id  # type: ignore[no-any-return]
+
+    @property
+    def ehpad_id(self) -> UUID:
+        return self.row.ehpad_id  # type: ignore[no-any-return]
+
+
 def _active() -> Any:
     return appointments.c.status.in_([status.value for status in ACTIVE_STATUSES])
+
+
+def _overlapping(start: datetime, end: datetime) -> Any:
+    """Appointments overlapping [start, end). The lower bound on ``starts_at`` adds nothing to the meaning
+    (no appointment lasts longer than MAX_APPOINTMENT_LENGTH, see ``_values``) but turns the search into a
+    short range of the (who, starts_at) indexes instead of a scan of everything before ``end``."""
+    return and_(
+        appointments.c.starts_at < end,
+        appointments.c.starts_at > start - MAX_APPOINTMENT_LENGTH,
+        appointments.c.ends_at > start,
+    )
 
 
 class SchedulingStore:
@@ -251,7 +366,7 @@ class SchedulingStore:
         ids = list(expert_ids)
         if not ids:
             return []
-        query = select(availability_windows).where(
+        query = select(*_WINDOW_COLUMNS).where(
             availability_windows.c.expert_id.in_(ids),
             availability_windows.c.removed_at.is_(None),
             availability_windows.c.valid_from <= last,
@@ -259,6 +374,25 @@ class SchedulingStore:
         )
         rows = (await self._session.execute(query.order_by(availability_windows.c.created_at))).all()
         return [_window(row) for row in rows]
+
+    async def bookable_windows(self, experts: Bookable, first: date, last: date) -> list[Window]:
+        """The windows of the ``experts`` that apply on some day in [first, last] (of the specialty, when
+        one is asked for)."""
+        where = [
+            availability_windows.c.expert_id.in_(_bookable_ids(experts)),
+            availability_windows.c.removed_at.is_(None),
+            availability_windows.c.valid_from <= last,
+            (availability_windows.c.valid_until.is_(None)) | (availability_windows.c.valid_until >= first),
+        ]
+        if experts.specialty is not None:
+            where.append(availability_windows.c.specialty == experts.specialty.value)
+        # In the order the search sorts them (expert, then specialty): the sort then only checks it.
+        query = (
+            select(*_WINDOW_COLUMNS)
+            .where(*where)
+            .order_by(availability_windows.c.expert_id, availability_windows.c.specialty)
+        )
+        return [_window_of(tuple(row)) for row in (await self._session.execute(query)).all()]
 
     async def add_leave(self, leave: Leave, created_by: UUID, now: datetime) -> None:
         await self._session.execute(
@@ -284,14 +418,21 @@ class SchedulingStore:
         ).one_or_none()
         return None if row is None else Leave(row.id, row.expert_id, row.starts_at, row.ends_at, row.label)
 
+    async def bookable_leaves(self, experts: Bookable, start: datetime, end: datetime) -> list[Leave]:
+        """The leave of the ``experts`` overlapping [start, end)."""
+        return await self._leaves(availability_leaves.c.expert_id.in_(_bookable_ids(experts)), start, end)
+
     async def leaves(self, expert_ids: Iterable[UUID], start: datetime, end: datetime) -> list[Leave]:
         ids = list(expert_ids)
         if not ids:
             return []
+        return await self._leaves(availability_leaves.c.expert_id.in_(ids), start, end)
+
+    async def _leaves(self, whose: Any, start: datetime, end: datetime) -> list[Leave]:
         query = (
             select(availability_leaves)
             .where(
-                availability_leaves.c.expert_id.in_(ids),
+                whose,
                 availability_leaves.c.starts_at < end,
                 availability_leaves.c.ends_at > start,
             )
@@ -309,15 +450,23 @@ class SchedulingStore:
         ids = list(expert_ids)
         if not ids:
             return {}
+        return await self._busy(appointments.c.expert_id.in_(ids), start, end)
+
+    async def bookable_busy(
+        self, experts: Bookable, start: datetime, end: datetime
+    ) -> dict[UUID, list[tuple[datetime, datetime]]]:
+        """The periods the active appointments of the ``experts`` hold in [start, end)."""
+        return await self._busy(appointments.c.expert_id.in_(_bookable_ids(experts)), start, end)
+
+    async def _busy(
+        self, whose: Any, start: datetime, end: datetime
+    ) -> dict[UUID, list[tuple[datetime, datetime]]]:
         query = select(appointments.c.expert_id, appointments.c.starts_at, appointments.c.ends_at).where(
-            appointments.c.expert_id.in_(ids),
-            _active(),
-            appointments.c.starts_at < end,
-            appointments.c.ends_at > start,
+            whose, _active(), _overlapping(start, end)
         )
         busy: dict[UUID, list[tuple[datetime, datetime]]] = {}
-        for row in (await self._session.execute(query)).all():
-            busy.setdefault(row.expert_id, []).append((row.starts_at, row.ends_at))
+        for expert_id, starts_at, ends_at in (await self._session.execute(query)).all():
+            busy.setdefault(expert_id, []).append((starts_at, ends_at))
         return busy
 
     async def overlapping(
@@ -332,9 +481,7 @@ class SchedulingStore:
         who = (
             appointments.c.expert_id == expert_id if expert_id else appointments.c.resident_id == resident_id
         )
-        query = select(appointments.c.id).where(
-            who, _active(), appointments.c.starts_at < end, appointments.c.ends_at > start
-        )
+        query = select(appointments.c.id).where(who, _active(), _overlapping(start, end))
         return list((await self._session.scalars(query)).all())
 
     async def conflicts(
@@ -351,10 +498,91 @@ class SchedulingStore:
 
         query = union_all(
             kind("leave", availability_leaves, availability_leaves.c.expert_id == expert_id),
-            kind("expert", appointments, appointments.c.expert_id == expert_id, _active()),
-            kind("resident", appointments, appointments.c.resident_id == resident_id, _active()),
+            kind(
+                "expert",
+                appointments,
+                appointments.c.expert_id == expert_id,
+                _active(),
+                appointments.c.starts_at > start - MAX_APPOINTMENT_LENGTH,
+            ),
+            kind(
+                "resident",
+                appointments,
+                appointments.c.resident_id == resident_id,
+                _active(),
+                appointments.c.starts_at > start - MAX_APPOINTMENT_LENGTH,
+            ),
         )
         return [(row.kind, row.starts_at, row.ends_at) for row in (await self._session.execute(query)).all()]
+
+    async def booking_context(
+        self, experts: Bookable, resident_id: UUID, day: date, start: datetime
+    ) -> BookingContext:
+        """In one round trip, what a booking of ``experts.expert_id`` at ``start`` depends on: whether the
+        expert is one the care home may book, the expert's windows applying on ``day``, and the expert's
+        leave and active appointments and the resident's overlapping [start, start +
+        MAX_APPOINTMENT_LENGTH) (the longest a slot may last: the caller keeps those overlapping the slot
+        it finds)."""
+        end = start + MAX_APPOINTMENT_LENGTH
+        expert_id = experts.expert_id
+        window_names = [column.name for column in _WINDOW_COLUMNS]
+
+        def row(kind: str, source: Any, given: dict[str, Any], *where: Any) -> Any:
+            columns = [literal(kind, String).label("kind")]
+            padded = [appointments.c.starts_at, appointments.c.ends_at]
+            padded += [availability_windows.c[name] for name in window_names]
+            for column in padded:
+                columns.append(given.get(column.name, cast(null(), column.type)).label(column.name))
+            return select(*columns).select_from(source).where(*where)
+
+        def period(table: Table) -> dict[str, Any]:
+            return {"starts_at": table.c.starts_at, "ends_at": table.c.ends_at}
+
+        query = union_all(
+            row(
+                "leave",
+                availability_leaves,
+                period(availability_leaves),
+                availability_leaves.c.expert_id == expert_id,
+                availability_leaves.c.starts_at < end,
+                availability_leaves.c.ends_at > start,
+            ),
+            row(
+                "expert",
+                appointments,
+                period(appointments),
+                appointments.c.expert_id == expert_id,
+                _active(),
+                _overlapping(start, end),
+            ),
+            row(
+                "resident",
+                appointments,
+                period(appointments),
+                appointments.c.resident_id == resident_id,
+                _active(),
+                _overlapping(start, end),
+            ),
+            row("bookable", users, {}, users.c.id.in_(_bookable_ids(experts))),
+            row(
+                "window",
+                availability_windows,
+                {name: availability_windows.c[name] for name in window_names},
+                availability_windows.c.expert_id == expert_id,
+                availability_windows.c.removed_at.is_(None),
+                availability_windows.c.valid_from <= day,
+                (availability_windows.c.valid_until.is_(None)) | (availability_windows.c.valid_until >= day),
+            ),
+        )
+        context = BookingContext(False, [], [])
+        for found in (await self._session.execute(query)).all():
+            if found.kind == "bookable":
+                context.is_bookable = True
+            elif found.kind == "window":
+                context.windows.append(_window(found))
+            else:
+                context.conflicts.append((found.kind, found.starts_at, found.ends_at))
+        return context
 
     async def id_for_idempotency_key(self, created_by: UUID, key: str) -> UUID | None:
         return await self._session.scalar(
@@ -371,6 +599,30 @@ class SchedulingStore:
             insert(appointments).values(self._values(appointment, key, idempotency_key, now))
         )
 
+    async def add_if_free(
+        self, appointment: Appointment, key: DossierKey, idempotency_key: str | None, now: datetime
+    ) -> bool:
+        """Insert unless an active appointment of the expert or of the resident overlaps it, in one
+        statement: the overlap re-check of the write transaction (which SQLite serialises) and the insert
+        are one round trip. False: something overlaps, nothing was written. The constraints still raise
+        IntegrityError for what a concurrent transaction wrote and this statement could not see
+        (PostgreSQL)."""
+        values = self._values(appointment, key, idempotency_key, now)
+        taken = (
+            select(appointments.c.id)
+            .where(
+                (appointments.c.expert_id == appointment.expert_id)
+                | (appointments.c.resident_id == appointment.resident_id),
+                _active(),
+                _overlapping(appointment.starts_at, appointment.ends_at),
+            )
+            .exists()
+        )
+        names = list(values)
+        source = select(*(literal(values[name], appointments.c[name].type) for name in names)).where(~taken)
+        result = await self._session.execute(insert(appointments).from_select(names, source))
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     async def add_many(self, rows: Iterable[tuple[Appointment, DossierKey]], now: datetime) -> None:
         """Insert many appointments in one statement (imports, seeding): sealed exactly as by ``add``,
         under the same constraints."""
@@ -382,6 +634,8 @@ class SchedulingStore:
     def _values(
         cls, appointment: Appointment, key: DossierKey, idempotency_key: str | None, now: datetime
     ) -> dict[str, Any]:
+        if not appointment.starts_at < appointment.ends_at <= appointment.starts_at + MAX_APPOINTMENT_LENGTH:
+            raise ValueError("an appointment lasts one slot: longer than nothing, at most 4 hours")
         return dict(
             id=appointment.id,
             expert_id=appointment.expert_id,
@@ -466,9 +720,11 @@ class SchedulingStore:
         return list((await self._session.scalars(query)).all())
 
     async def list_where(self, where: Any, keys: dict[UUID, DossierKey]) -> list[Appointment]:
-        return await self._select(where, keys)
+        return self.opened(await self.sealed_where(where), keys)
 
-    async def _select(self, where: Any, keys: dict[UUID, DossierKey]) -> list[Appointment]:
+    async def sealed_where(self, where: Any) -> list[SealedAppointment]:
+        """The appointments matching ``where``, earliest first, still sealed, with their checklists (two
+        queries): the caller reads their residents' keys, then opens them with :meth:`opened`."""
         rows = (
             await self._session.execute(select(appointments).where(where).order_by(appointments.c.starts_at))
         ).all()
@@ -482,7 +738,14 @@ class SchedulingStore:
             )
         ).all():
             checklist.setdefault(item.appointment_id, {})[ChecklistItem(item.item)] = item.done_at
-        return [self._appointment(row, keys[row.resident_id], checklist.get(row.id, {})) for row in rows]
+        return [SealedAppointment(row, checklist.get(row.id, {})) for row in rows]
+
+    @classmethod
+    def opened(cls, sealed: Iterable[SealedAppointment], keys: dict[UUID, DossierKey]) -> list[Appointment]:
+        return [cls._appointment(one.row, keys[one.row.resident_id], one.checklist) for one in sealed]
+
+    async def _select(self, where: Any, keys: dict[UUID, DossierKey]) -> list[Appointment]:
+        return self.opened(await self.sealed_where(where), keys)
 
     @staticmethod
     def _appointment(row: Any, key: DossierKey, checklist: dict[ChecklistItem, datetime]) -> Appointment:
