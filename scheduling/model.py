@@ -179,7 +179,12 @@ _WEEKDAYS: tuple[weekday, ...] = tuple(weekday(n) for n in range(7))
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A recurring weekly availability of one expert for one specialty, in Paris wall-clock time."""
+    """A recurring weekly availability of one expert for one specialty, in Paris wall-clock time.
+
+    A secretariat may publish a window for a whole hospital team: each expert of the team who practises
+    the specialty then gets a copy of their own (the same ``team_window_id``), so that the slot search and
+    the booking see only experts' windows; each copy can be removed alone (an expert who is not there on
+    Thursdays), or all of them at once."""
 
     id: UUID
     expert_id: UUID
@@ -191,9 +196,14 @@ class Window:
     valid_until: date | None = None
     consultation_minutes: int = DEFAULT_CONSULTATION_MINUTES
     report_minutes: int = DEFAULT_REPORT_MINUTES
+    #: Published for the whole team (one id for all its experts' copies), or None: for this expert alone.
+    team_window_id: UUID | None = None
+    team_id: UUID | None = None
 
     def __post_init__(self) -> None:
         check_window(self)
+        if (self.team_window_id is None) != (self.team_id is None):
+            raise ValueError("a team's window names both the team and the publication")
 
     @property
     def unit(self) -> timedelta:

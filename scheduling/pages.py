@@ -723,6 +723,7 @@ async def availability_add_window(request: web.Request) -> web.StreamResponse:
             values["report_minutes"],
             request.app[CLOCK].now(),
             client_address_of(request),
+            for_team=form.get("for_team") == "1",
         )
     except InvalidInput as exc:
         return await _render_availability(
@@ -750,6 +751,7 @@ async def availability_remove_window(request: web.Request) -> web.StreamResponse
         uuid_in_path(request, "window_id"),
         request.app[CLOCK].now(),
         client_address_of(request),
+        for_team=form.get("for_team") == "1",
     )
     raise _back_to_availability(request, form.get("expert_id", ""))
 

@@ -138,6 +138,8 @@ def window_json(window: Window) -> dict[str, Any]:
         "valid_until": window.valid_until.isoformat() if window.valid_until else None,
         "consultation_minutes": window.consultation_minutes,
         "report_minutes": window.report_minutes,
+        "team_window_id": str(window.team_window_id) if window.team_window_id else None,
+        "team_id": str(window.team_id) if window.team_id else None,
     }
 
 
@@ -557,20 +559,31 @@ async def add_window(request: web.Request) -> web.Response:
         values["report_minutes"] if values["report_minutes"] is not None else 15,
         request.app[CLOCK].now(),
         client_address_of(request),
+        for_team=_flag(body.get("team", False), "team"),
     )
     return web.json_response(window_json(window), status=201)
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput({name: N_("Give true or false.")})
+    return value
 
 
 @routes.route(
     "DELETE", "/api/v1/windows/{window_id}", name="api.windows.remove", action=Action.MANAGE_AVAILABILITY
 )
 async def remove_window(request: web.Request) -> web.Response:
+    team = request.query.get("team", "false")
+    if team not in ("true", "false"):
+        raise InvalidInput({"team": N_("Give true or false.")})
     await service.remove_window(
         _uow(request),
         current_principal(request),
         uuid_in_path(request, "window_id"),
         request.app[CLOCK].now(),
         client_address_of(request),
+        for_team=team == "true",
     )
     return web.Response(status=204)
 

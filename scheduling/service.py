@@ -59,8 +59,8 @@ from teleconsult.db import UnitOfWork
 from teleconsult.errors import InvalidInput, NotFound
 from teleconsult.i18n import N_
 from teleconsult.identity import policy
-from teleconsult.identity.model import CARE_HOME_ROLES, Role, Specialty, User
-from teleconsult.identity.policy import Action, AppointmentRef, Principal
+from teleconsult.identity.model import CARE_HOME_ROLES, Department, Role, Specialty, User
+from teleconsult.identity.policy import Action, AppointmentRef, Decision, Principal
 from teleconsult.identity.service.trail import audit
 from teleconsult.identity.store import IdentityStore
 
@@ -92,6 +92,8 @@ class Availability:
     expert: User
     windows: list[Window]
     leaves: list[Leave]
+    #: The expert's team, when the actor may publish windows for all of it (its hospital's secretariat).
+    team: Department | None = None
 
 
 async def experts_i_manage(uow: UnitOfWork, actor: Principal) -> list[User]:
@@ -113,7 +115,11 @@ async def availability(uow: UnitOfWork, actor: Principal, expert_id: UUID, now: 
         today = now.astimezone(PARIS).date()
         windows = await store.windows([expert_id], today, date.max)
         leaves = await store.leaves([expert_id], now, datetime.max.replace(tzinfo=now.tzinfo))
-    return Availability(expert, windows, leaves)
+        identity = uow.store(IdentityStore)
+        team = await identity.get_department(expert.department_id) if expert.department_id else None
+    if team is not None and policy.decide(actor, Action.MANAGE_AVAILABILITY, team) is not Decision.ALLOW:
+        team = None
+    return Availability(expert, windows, leaves, team)
 
 
 async def publish_window(
@@ -130,13 +136,18 @@ async def publish_window(
     report_minutes: int,
     now: datetime,
     client_address: str | None = None,
+    *,
+    for_team: bool = False,
 ) -> Window:
+    """Publish a window for the expert; ``for_team``: for every active expert of the expert's team who
+    practises the specialty (the secretariat's choice: the team's afternoons in one go), each getting a
+    copy. Returns the expert's window (their copy)."""
     async with uow:
         expert = await _expert(uow, expert_id)
         policy.require(actor, Action.MANAGE_AVAILABILITY, expert)
         if specialty not in expert.specialties:
             raise InvalidInput({"specialty": N_("This expert does not practise this specialty.")})
-        window = Window(
+        shape = Window(
             uuid.uuid4(),
             expert_id,
             specialty,
@@ -148,42 +159,92 @@ async def publish_window(
             consultation_minutes,
             report_minutes,
         )
-        await uow.store(SchedulingStore).add_window(window, actor.user.id, now)
-        await audit(
-            uow,
-            now,
-            "availability.window.add",
-            Outcome.SUCCESS,
-            actor.user,
-            client_address,
-            "window",
-            window.id,
-        )
+        windows = [shape]
+        if for_team:
+            team = await _team_of(uow, expert)
+            policy.require(actor, Action.MANAGE_AVAILABILITY, team)
+            members = await uow.store(IdentityStore).list_users(team.hospital_id)
+            colleagues = [
+                user
+                for user in members
+                if user.department_id == team.id
+                and user.role is Role.EXPERT
+                and user.is_active
+                and specialty in user.specialties
+            ]
+            publication = uuid.uuid4()
+            windows = [
+                replace(
+                    shape, id=uuid.uuid4(), expert_id=user.id, team_window_id=publication, team_id=team.id
+                )
+                for user in sorted(colleagues, key=lambda user: user.id != expert_id)  # the expert's first
+            ]
+        await uow.store(SchedulingStore).add_windows(windows, actor.user.id, now)
+        for window in windows:
+            await audit(
+                uow,
+                now,
+                "availability.window.add",
+                Outcome.SUCCESS,
+                actor.user,
+                client_address,
+                "window",
+                window.id,
+            )
         await uow.commit()
-    return window
+    return windows[0]
+
+
+async def _team_of(uow: UnitOfWork, expert: User) -> Department:
+    team = (
+        await uow.store(IdentityStore).get_department(expert.department_id) if expert.department_id else None
+    )
+    if team is None:
+        raise InvalidInput({"team": N_("This expert belongs to no hospital team.")})
+    return team
 
 
 async def remove_window(
-    uow: UnitOfWork, actor: Principal, window_id: UUID, now: datetime, client_address: str | None = None
+    uow: UnitOfWork,
+    actor: Principal,
+    window_id: UUID,
+    now: datetime,
+    client_address: str | None = None,
+    *,
+    for_team: bool = False,
 ) -> None:
-    """Remove a window: future slots disappear; appointments already booked in it stay booked."""
+    """Remove a window: future slots disappear; appointments already booked in it stay booked. ``for_team``
+    (a window published for the team): every expert's copy of it."""
     async with uow:
         store = uow.store(SchedulingStore)
         window = await store.get_window(window_id)
         if window is None:
             raise NotFound()
         policy.require(actor, Action.MANAGE_AVAILABILITY, await _expert(uow, window.expert_id))
-        await store.remove_window(window_id, now)
-        await audit(
-            uow,
-            now,
-            "availability.window.remove",
-            Outcome.SUCCESS,
-            actor.user,
-            client_address,
-            "window",
-            window_id,
-        )
+        removed = [window_id]
+        if for_team:
+            if window.team_window_id is None or window.team_id is None:
+                raise InvalidInput({"team": N_("This window was published for this expert alone.")})
+            team = await uow.store(IdentityStore).get_department(window.team_id)
+            if team is None:
+                raise NotFound()
+            policy.require(actor, Action.MANAGE_AVAILABILITY, team)
+            copies = await store.team_window_copies(window.team_window_id)
+            await store.remove_team_window(window.team_window_id, now)
+            removed = copies
+        else:
+            await store.remove_window(window_id, now)
+        for removed_id in removed:
+            await audit(
+                uow,
+                now,
+                "availability.window.remove",
+                Outcome.SUCCESS,
+                actor.user,
+                client_address,
+                "window",
+                removed_id,
+            )
         await uow.commit()
 
 

@@ -11,7 +11,7 @@ reason) are sealed under the resident's dossier key (records/sealing.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import lru_cache
@@ -93,6 +93,9 @@ availability_windows = Table(
     Column("created_by", Uuid, ForeignKey("users.id"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("removed_at", UTCDateTime, nullable=True),
+    # A window published for a whole team: one row per expert of it, the same team_window_id.
+    Column("team_window_id", Uuid, nullable=True, index=True),
+    Column("department_id", Uuid, ForeignKey("departments.id"), nullable=True),
 )
 
 availability_leaves = Table(
@@ -191,6 +194,8 @@ _WINDOW_COLUMNS = tuple(
         "report_minutes",
         "valid_from",
         "valid_until",
+        "team_window_id",
+        "department_id",
     )
 )
 
@@ -222,6 +227,8 @@ def _window_of(values: tuple[Any, ...]) -> Window:
         report_minutes,
         valid_from,
         valid_until,
+        team_window_id,
+        team_id,
     ) = values
     return Window(
         id=window_id,
@@ -234,6 +241,8 @@ def _window_of(values: tuple[Any, ...]) -> Window:
         valid_until=valid_until,
         consultation_minutes=consultation_minutes,
         report_minutes=report_minutes,
+        team_window_id=team_window_id,
+        team_id=team_id,
     )
 
 
@@ -329,27 +338,61 @@ class SchedulingStore:
     # ------------------------------------------------------------------------------------ availability
 
     async def add_window(self, window: Window, created_by: UUID, now: datetime) -> None:
+        await self.add_windows([window], created_by, now)
+
+    async def add_windows(self, windows: Sequence[Window], created_by: UUID, now: datetime) -> None:
+        """Several at once (a team's window: one copy per expert)."""
+        if not windows:
+            return
         await self._session.execute(
-            insert(availability_windows).values(
-                id=window.id,
-                expert_id=window.expert_id,
-                specialty=window.specialty.value,
-                weekdays=",".join(str(day) for day in sorted(window.weekdays)),
-                start_time=window.start.strftime("%H:%M"),
-                end_time=window.end.strftime("%H:%M"),
-                consultation_minutes=window.consultation_minutes,
-                report_minutes=window.report_minutes,
-                valid_from=window.valid_from,
-                valid_until=window.valid_until,
-                created_by=created_by,
-                created_at=now,
-            )
+            insert(availability_windows),
+            [
+                dict(
+                    id=window.id,
+                    expert_id=window.expert_id,
+                    specialty=window.specialty.value,
+                    weekdays=",".join(str(day) for day in sorted(window.weekdays)),
+                    start_time=window.start.strftime("%H:%M"),
+                    end_time=window.end.strftime("%H:%M"),
+                    consultation_minutes=window.consultation_minutes,
+                    report_minutes=window.report_minutes,
+                    valid_from=window.valid_from,
+                    valid_until=window.valid_until,
+                    team_window_id=window.team_window_id,
+                    department_id=window.team_id,
+                    created_by=created_by,
+                    created_at=now,
+                )
+                for window in windows
+            ],
         )
 
     async def remove_window(self, window_id: UUID, now: datetime) -> None:
         await self._session.execute(
             update(availability_windows).where(availability_windows.c.id == window_id).values(removed_at=now)
         )
+
+    async def team_window_copies(self, team_window_id: UUID) -> list[UUID]:
+        """The ids of a team's window's copies still in place."""
+        rows = await self._session.execute(
+            select(availability_windows.c.id).where(
+                availability_windows.c.team_window_id == team_window_id,
+                availability_windows.c.removed_at.is_(None),
+            )
+        )
+        return [row.id for row in rows]
+
+    async def remove_team_window(self, team_window_id: UUID, now: datetime) -> int:
+        """Every expert's copy of a team's window; how many were still there."""
+        result = await self._session.execute(
+            update(availability_windows)
+            .where(
+                availability_windows.c.team_window_id == team_window_id,
+                availability_windows.c.removed_at.is_(None),
+            )
+            .values(removed_at=now)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def get_window(self, window_id: UUID) -> Window | None:
         row = (

@@ -344,6 +344,12 @@ SCHEMAS: dict[str, Schema] = {
         valid_until=nullable(DATE),
         consultation_minutes={"type": "integer", "minimum": 10, "default": 30},
         report_minutes={"type": "integer", "minimum": 0, "default": 15},
+        team={
+            "type": "boolean",
+            "default": False,
+            "description": "for every active expert of the expert's team who practises the specialty "
+            "(a copy each; the hospital's secretariat only)",
+        },
     ),
     "Window": obj(
         [
@@ -357,9 +363,13 @@ SCHEMAS: dict[str, Schema] = {
             "valid_until",
             "consultation_minutes",
             "report_minutes",
+            "team_window_id",
+            "team_id",
         ],
         id=UUID_,
         expert_id=UUID_,
+        team_window_id=nullable(UUID_) | {"description": "the team publication this window is a copy of"},
+        team_id=nullable(UUID_) | {"description": "the team (department) it was published for"},
         specialty=ref("Specialty"),
         weekdays={"type": "array", "items": {"type": "integer"}},
         start=TEXT,
@@ -1165,10 +1175,14 @@ PATHS: dict[str, dict[str, Schema]] = {
             "DELETE",
             "removeWindow",
             AVAILABILITY,
-            "Remove a window (booked appointments stay)",
+            "Remove a window (booked appointments stay); with team=true, every expert's copy of a team's "
+            "window",
             ("204", "Removed", None),
-            parameters=[path_parameter("window_id")],
-            errors=("NotFound",),
+            parameters=[
+                path_parameter("window_id"),
+                query_parameter("team", {"type": "boolean", "default": False}, "the whole team's window"),
+            ],
+            errors=("NotFound", "Invalid"),
         )
     },
     "/api/v1/leaves/{leave_id}": {

@@ -15,7 +15,7 @@ from enum import Enum, StrEnum
 from uuid import UUID
 
 from teleconsult.errors import Forbidden, NotFound
-from teleconsult.identity.model import CARE_HOME_ROLES, Establishment, Role, Specialty, User
+from teleconsult.identity.model import CARE_HOME_ROLES, Department, Establishment, Role, Specialty, User
 
 
 class Action(StrEnum):
@@ -33,7 +33,8 @@ class Action(StrEnum):
     VIEW_RESIDENTS = "view_residents"  # list, search and read residents' records (object: the EHPAD id)
     EDIT_RESIDENTS = "edit_residents"  # create and edit them (object: the resident's EHPAD id)
     # Scheduling.
-    MANAGE_AVAILABILITY = "manage_availability"  # windows and leave of an expert (object: the expert User)
+    # Windows and leave of an expert (object: the expert User), or a whole team's windows (a Department).
+    MANAGE_AVAILABILITY = "manage_availability"
     BOOK_APPOINTMENTS = "book_appointments"  # find slots, book for a resident (object: the EHPAD id)
     VIEW_APPOINTMENT = "view_appointment"  # read one appointment and its preparation (object: AppointmentRef)
     CANCEL_APPOINTMENT = "cancel_appointment"  # either side (object: AppointmentRef)
@@ -323,6 +324,11 @@ def _decide_expert_time(user: User, action: Action, resource: object) -> Decisio
         return Decision.DENY
     if resource is None:
         return Decision.ALLOW
+    if isinstance(resource, Department):
+        # A whole team's availability: its hospital's secretariat (an expert publishes their own only).
+        if action is not Action.MANAGE_AVAILABILITY or user.role is not Role.SECRETARIAT:
+            return Decision.DENY
+        return Decision.ALLOW if resource.hospital_id == user.establishment_id else Decision.HIDE
     if not isinstance(resource, User) or resource.role is not Role.EXPERT:
         return Decision.HIDE
     if user.role is Role.EXPERT:
