@@ -66,8 +66,8 @@ from scheduling.model import (
     Window,
 )
 from teleconsult.db import UTCDateTime, metadata
-from teleconsult.identity.model import Role, Specialty
-from teleconsult.identity.store import conventions, user_specialties, users
+from teleconsult.identity.model import Specialty
+from teleconsult.identity.store import bookable_experts
 
 TABLE = "appointments"
 SEALED_COLUMNS = ("reason", "details", "consent_person", "physician_note", "cancel_reason")
@@ -262,7 +262,7 @@ def activity_appointments() -> Select[tuple[Any, ...]]:
 @dataclass(frozen=True, slots=True)
 class Bookable:
     """The experts a care home may book: active experts of the hospital teams it has an active convention
-    with (the rule of IdentityStore.experts_under_convention), practising ``specialty`` when one is given,
+    with (identity's ``bookable_experts``), practising ``specialty`` when one is given,
     only ``expert_id`` when one is given. Queries take it as a subquery: a slot search reads the windows and
     bookings of the experts of the care home's conventions without loading the experts themselves, nor
     sending their ids back and forth."""
@@ -273,20 +273,7 @@ class Bookable:
 
 
 def _bookable_ids(experts: Bookable) -> Select[tuple[UUID]]:
-    teams = select(conventions.c.department_id).where(
-        conventions.c.ehpad_id == experts.ehpad_id, conventions.c.is_active.is_(True)
-    )
-    query = select(users.c.id).where(
-        users.c.role == Role.EXPERT.value, users.c.is_active.is_(True), users.c.department_id.in_(teams)
-    )
-    if experts.expert_id is not None:
-        query = query.where(users.c.id == experts.expert_id)
-    if experts.specialty is not None:
-        practises = select(user_specialties.c.user_id).where(
-            user_specialties.c.user_id == users.c.id, user_specialties.c.specialty == experts.specialty.value
-        )
-        query = query.where(practises.exists())
-    return query
+    return bookable_experts(experts.ehpad_id, experts.specialty, experts.expert_id)
 
 
 @dataclass(slots=True)
@@ -606,7 +593,7 @@ class SchedulingStore:
                 _active(),
                 _overlapping(start, end),
             ),
-            row("bookable", users, {}, users.c.id.in_(_bookable_ids(experts))),
+            row("bookable", _bookable_ids(experts).subquery("bookable"), {}),
             row(
                 "window",
                 availability_windows,

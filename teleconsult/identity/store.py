@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Select,
     String,
     Table,
     Uuid,
@@ -165,6 +166,29 @@ def _establishment(row: Any) -> Establishment:
         bed_count=row.bed_count,
         is_active=row.is_active,
     )
+
+
+def bookable_experts(
+    ehpad_id: UUID, specialty: Specialty | None = None, expert_id: UUID | None = None
+) -> Select[tuple[UUID]]:
+    """The ids of the experts a care home may book: active experts of the hospital teams it has an active
+    convention with (practising ``specialty``, only ``expert_id``, when given). A query, for other packages'
+    statements to use as a subquery (a slot search reads windows and bookings of these experts without
+    loading them), so that the rule and the tables stay identity's."""
+    teams = select(conventions.c.department_id).where(
+        conventions.c.ehpad_id == ehpad_id, conventions.c.is_active.is_(True)
+    )
+    query = select(users.c.id).where(
+        users.c.role == Role.EXPERT.value, users.c.is_active.is_(True), users.c.department_id.in_(teams)
+    )
+    if expert_id is not None:
+        query = query.where(users.c.id == expert_id)
+    if specialty is not None:
+        practises = select(user_specialties.c.user_id).where(
+            user_specialties.c.user_id == users.c.id, user_specialties.c.specialty == specialty.value
+        )
+        query = query.where(practises.exists())
+    return query
 
 
 class IdentityStore:
@@ -334,14 +358,7 @@ class IdentityStore:
 
     async def experts_under_convention(self, ehpad_id: UUID) -> list[User]:
         """Active experts of the hospital teams this care home has an active convention with."""
-        teams = select(conventions.c.department_id).where(
-            conventions.c.ehpad_id == ehpad_id, conventions.c.is_active.is_(True)
-        )
-        return await self._users(
-            (users.c.role == Role.EXPERT.value)
-            & users.c.is_active.is_(True)
-            & users.c.department_id.in_(teams)
-        )
+        return await self._users(users.c.id.in_(bookable_experts(ehpad_id)))
 
     async def count_users(self) -> int:
         return int((await self.session.execute(select(func.count()).select_from(users))).scalar_one())
