@@ -181,7 +181,7 @@ def encode(message_type: str, **fields: Any) -> str:
     return json.dumps({"v": VERSION, "type": message_type, **fields}, separators=(",", ":"))
 
 
-@dataclass
+@dataclass(slots=True)
 class RateLimit:
     """A token bucket: ``burst`` messages at once (the ICE candidates of a new connection come in a burst),
     then ``per_second`` on average."""

@@ -288,6 +288,7 @@ async def _serve(request: web.Request, socket: web.WebSocketResponse) -> None:
     address = client_address_of(request)
     try:
         admission = await service.admit(_uow(request), app[CALL_CONFIG], token, app[CLOCK].now(), address)
+        del token  # not kept for the call's length
     except CallError as exc:
         log.info("call join refused", extra={"code": exc.code, "reason": getattr(exc, "reason", "")})
         await _close(socket, exc.close_code, exc.code)
@@ -366,7 +367,9 @@ async def _read(
             now = request.app[CLOCK].now()
             event = quality_event(room_id, connection.journal_user_id, message.fields["quality"], now)
             await service.record_event(_uow(request), event)
-        # heartbeat: receiving it was the point
+        # heartbeat: receiving it was the point. What was received is not kept while waiting for the next
+        # message (a process holds thousands of idle participants).
+        del frame, message
 
 
 async def _write(socket: web.WebSocketResponse, connection: Connection) -> None:
