@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -284,15 +283,6 @@ async def _conntest_peers(app: web.Application) -> AsyncIterator[None]:
     await app[CONNTEST_PEERS].close_all()
 
 
-async def _freeze_startup_objects(app: web.Application) -> None:
-    """Once everything is built (modules, tables, templates, demo data): what survives a collection is
-    moved out of the cyclic garbage collector's reach (gc.freeze), so that its full collections, whose
-    pause grows with the heap, scan only what requests create: the video calls' relay latency does not
-    jump by tens of milliseconds when one runs (bench/signalling.py)."""
-    gc.collect()
-    gc.freeze()
-
-
 async def _close_calls(app: web.Application) -> None:
     """At shutdown, before the handlers are waited for: every call socket is closed (1001)."""
     if CALL_HUB in app:
@@ -362,7 +352,6 @@ def create_app(
     app.cleanup_ctx.append(_call_rooms)
     app.cleanup_ctx.append(_conntest_peers)
     app.on_shutdown.append(_close_calls)
-    app.on_startup.append(_freeze_startup_objects)
     app.cleanup_ctx.append(_password_workers)
     app.cleanup_ctx.append(_background_tasks)
     app.on_response_prepare.append(security_headers)
