@@ -46,7 +46,7 @@ from scheduling.routes import CONSENT_FIELD_NAMES, booking_request, parse_instan
 from signalling import journal as call_journal_labels
 from signalling.service import call_journal, is_room_open
 from teleconsult.db import UnitOfWork
-from teleconsult.errors import DomainError, InvalidInput
+from teleconsult.errors import DomainError, InvalidInput, NotFound
 from teleconsult.forms import Field, parse, read_form, read_form_lists, uuid_in_path
 from teleconsult.i18n import N_
 from teleconsult.identity.model import Role, Specialty
@@ -754,6 +754,27 @@ async def availability_remove_window(request: web.Request) -> web.StreamResponse
         for_team=form.get("for_team") == "1",
     )
     raise _back_to_availability(request, form.get("expert_id", ""))
+
+
+@routes.post(
+    "/availability/team-windows/{team_window_id}/apply",
+    name="availability.team_windows.apply",
+    action=Action.MANAGE_AVAILABILITY,
+)
+async def availability_apply_team_window(request: web.Request) -> web.StreamResponse:
+    form = await read_form(request)
+    expert_id = _form_uuid(form.get("expert_id"))
+    if expert_id is None:
+        raise NotFound()
+    await service.apply_team_window(
+        _uow(request),
+        current_principal(request),
+        expert_id,
+        uuid_in_path(request, "team_window_id"),
+        request.app[CLOCK].now(),
+        client_address_of(request),
+    )
+    raise _back_to_availability(request, str(expert_id))
 
 
 def _local_instant(value: str) -> datetime:

@@ -570,6 +570,23 @@ def _flag(value: object, name: str) -> bool:
     return value
 
 
+@routes.post(
+    "/api/v1/experts/{expert_id}/team-windows/{team_window_id}",
+    name="api.team_windows.apply",
+    action=Action.MANAGE_AVAILABILITY,
+)
+async def apply_team_window(request: web.Request) -> web.Response:
+    window = await service.apply_team_window(
+        _uow(request),
+        current_principal(request),
+        uuid_in_path(request, "expert_id"),
+        uuid_in_path(request, "team_window_id"),
+        request.app[CLOCK].now(),
+        client_address_of(request),
+    )
+    return web.json_response(window_json(window), status=201)
+
+
 @routes.route(
     "DELETE", "/api/v1/windows/{window_id}", name="api.windows.remove", action=Action.MANAGE_AVAILABILITY
 )

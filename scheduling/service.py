@@ -94,6 +94,9 @@ class Availability:
     leaves: list[Leave]
     #: The expert's team, when the actor may publish windows for all of it (its hospital's secretariat).
     team: Department | None = None
+    #: The team's windows this expert has no copy of (joined the team later, or had it removed), for the
+    #: specialties they practise: the secretariat can give them one.
+    team_missing: tuple[Window, ...] = ()
 
 
 async def experts_i_manage(uow: UnitOfWork, actor: Principal) -> list[User]:
@@ -117,9 +120,58 @@ async def availability(uow: UnitOfWork, actor: Principal, expert_id: UUID, now: 
         leaves = await store.leaves([expert_id], now, datetime.max.replace(tzinfo=now.tzinfo))
         identity = uow.store(IdentityStore)
         team = await identity.get_department(expert.department_id) if expert.department_id else None
-    if team is not None and policy.decide(actor, Action.MANAGE_AVAILABILITY, team) is not Decision.ALLOW:
-        team = None
-    return Availability(expert, windows, leaves, team)
+    if team is None or policy.decide(actor, Action.MANAGE_AVAILABILITY, team) is not Decision.ALLOW:
+        return Availability(expert, windows, leaves)
+    async with uow.reading():
+        publications = await uow.store(SchedulingStore).team_windows(team.id, today)
+    held = {w.team_window_id for w in publications if w.expert_id == expert_id}
+    missing: dict[UUID, Window] = {}
+    for window in publications:
+        publication = window.team_window_id
+        if publication is not None and publication not in held and window.specialty in expert.specialties:
+            missing.setdefault(publication, window)
+    return Availability(expert, windows, leaves, team, tuple(missing.values()))
+
+
+async def apply_team_window(
+    uow: UnitOfWork,
+    actor: Principal,
+    expert_id: UUID,
+    team_window_id: UUID,
+    now: datetime,
+    client_address: str | None = None,
+) -> Window:
+    """Give an expert a copy of one of their team's windows (a geriatrician who joined the team after it
+    was published). Raises NotFound (no such window in force for the expert's team), InvalidInput (the
+    expert does not practise its specialty, or has it already)."""
+    async with uow:
+        expert = await _expert(uow, expert_id)
+        policy.require(actor, Action.MANAGE_AVAILABILITY, expert)
+        team = await _team_of(uow, expert)
+        policy.require(actor, Action.MANAGE_AVAILABILITY, team)
+        store = uow.store(SchedulingStore)
+        today = now.astimezone(PARIS).date()
+        copies = [w for w in await store.team_windows(team.id, today) if w.team_window_id == team_window_id]
+        if not copies:
+            raise NotFound()
+        if any(w.expert_id == expert_id for w in copies):
+            raise InvalidInput({"team": N_("This expert has this team window already.")})
+        if copies[0].specialty not in expert.specialties:
+            raise InvalidInput({"specialty": N_("This expert does not practise this specialty.")})
+        window = replace(copies[0], id=uuid.uuid4(), expert_id=expert_id)
+        await store.add_window(window, actor.user.id, now)
+        await audit(
+            uow,
+            now,
+            "availability.window.add",
+            Outcome.SUCCESS,
+            actor.user,
+            client_address,
+            "window",
+            window.id,
+        )
+        await uow.commit()
+    return window
 
 
 async def publish_window(

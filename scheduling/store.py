@@ -359,6 +359,23 @@ class SchedulingStore:
             update(availability_windows).where(availability_windows.c.id == window_id).values(removed_at=now)
         )
 
+    async def team_windows(self, team_id: UUID, today: date) -> list[Window]:
+        """Every expert's copy of the team's windows still in force (``today`` or later), oldest first
+        (grouped by their ``team_window_id``, they say which expert has which)."""
+        rows = (
+            await self._session.execute(
+                select(*_WINDOW_COLUMNS)
+                .where(
+                    availability_windows.c.department_id == team_id,
+                    availability_windows.c.removed_at.is_(None),
+                    (availability_windows.c.valid_until.is_(None))
+                    | (availability_windows.c.valid_until >= today),
+                )
+                .order_by(availability_windows.c.created_at, availability_windows.c.id)
+            )
+        ).all()
+        return [_window(row) for row in rows]
+
     async def team_window_copies(self, team_window_id: UUID) -> list[UUID]:
         """The ids of a team's window's copies still in place."""
         rows = await self._session.execute(

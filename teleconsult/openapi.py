@@ -1170,6 +1170,18 @@ PATHS: dict[str, dict[str, Schema]] = {
             errors=("NotFound", *UNSAFE_ERRORS),
         )
     },
+    "/api/v1/experts/{expert_id}/team-windows/{team_window_id}": {
+        "post": operation(
+            "POST",
+            "applyTeamWindow",
+            AVAILABILITY,
+            "Give an expert a copy of one of their team's windows (an expert who joined the team after it "
+            "was published; the hospital's secretariat only)",
+            ("201", "The expert's copy", ref("Window")),
+            parameters=[EXPERT_ID, path_parameter("team_window_id")],
+            errors=("NotFound", *UNSAFE_ERRORS),
+        )
+    },
     "/api/v1/windows/{window_id}": {
         "delete": operation(
             "DELETE",

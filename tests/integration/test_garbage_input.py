@@ -782,7 +782,10 @@ def test_a_form_over_one_mebibyte_gets_413_from_every_route_the_principal_may_po
     params["resident_id"] = f"{KNOWN_IDS}0"  # any UUID: the residents' form routes read the body first
     # Any UUID for the other ids: the body's size is checked before any lookup.
     params.update(
-        {name: f"{KNOWN_IDS}0" for name in ("appointment_id", "window_id", "leave_id", "expert_id")}
+        {
+            name: f"{KNOWN_IDS}0"
+            for name in ("appointment_id", "window_id", "leave_id", "expert_id", "team_window_id")
+        }
     )
     params["item"] = "dlu"
     params["notification_id"] = f"{KNOWN_IDS}0"

@@ -178,3 +178,30 @@ async def test_the_availability_page_offers_the_team_and_marks_its_windows(env: 
     await env.login(Role.EXPERT)
     own = unescape(await (await env.client.get("/availability")).text())
     assert "Pour toute l'équipe" not in own and "Retirer pour toute l'équipe" not in own
+
+
+async def test_an_expert_who_joins_the_team_later_is_given_its_windows(env: Env) -> None:
+    first = env.territory.users[Role.EXPERT]
+    await env.login(Role.SECRETARIAT)
+    mine = await (await publish_for_team(env, first.id)).json()
+    newcomer, _ = await colleagues(env)  # joins after the publication: no copy yet
+    assert await windows_of(env, newcomer.id) == []
+    page = unescape(await (await env.client.get(f"/availability?expert={newcomer.id}")).text())
+    assert "Plages de l'équipe que cet expert n'a pas" in page
+    publication = mine["team_window_id"]
+    url = f"/api/v1/experts/{newcomer.id}/team-windows/{publication}"
+    given = await env.client.post(url, headers=await headers(env))
+    assert given.status == 201, await given.text()
+    copy = await given.json()
+    assert copy["team_window_id"] == publication and copy["expert_id"] == str(newcomer.id)
+    again = await env.client.post(url, headers=await headers(env))
+    assert again.status == 422  # has it already: nothing doubled
+    assert len(await windows_of(env, newcomer.id)) == 1
+    page = unescape(await (await env.client.get(f"/availability?expert={newcomer.id}")).text())
+    assert "Plages de l'équipe que cet expert n'a pas" not in page
+    # Removing the team's window now removes the newcomer's copy too.
+    whole = await env.client.delete(f"/api/v1/windows/{mine['id']}?team=true", headers=await headers(env))
+    assert whole.status == 204
+    assert await windows_of(env, newcomer.id) == []
+    missing = await env.client.post(url, headers=await headers(env))
+    assert missing.status == 404

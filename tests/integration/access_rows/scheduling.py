@@ -25,6 +25,7 @@ PATH_VALUES: dict[str, object] = {
     "expert_id": uuid.UUID(int=3),
     "window_id": uuid.UUID(int=4),
     "leave_id": uuid.UUID(int=5),
+    "team_window_id": uuid.UUID(int=6),
     "item": "dlu",
 }
 
@@ -51,6 +52,7 @@ ROWS: dict[str, dict[str, Column]] = {
     "api.availability": {ANY: unknown_to(HOSPITAL)},
     "api.windows.add": {ANY: action(*HOSPITAL)},
     "api.windows.remove": {ANY: unknown_to(HOSPITAL)},
+    "api.team_windows.apply": {ANY: unknown_to(HOSPITAL)},
     "api.leaves.add": {ANY: action(*HOSPITAL)},
     "api.leaves.remove": {ANY: unknown_to(HOSPITAL)},
     # Pages. The nurse's: the list, the three steps (an empty POST goes back to step 1), one appointment.
@@ -68,6 +70,7 @@ ROWS: dict[str, dict[str, Column]] = {
     "availability": {ANY: page(*HOSPITAL)},
     "availability.windows.add": {ANY: action(*HOSPITAL)},
     "availability.windows.remove": {ANY: unknown_to(HOSPITAL)},
+    "availability.team_windows.apply": {ANY: unknown_to(HOSPITAL)},
     "availability.leaves.add": {ANY: action(*HOSPITAL)},
     "availability.leaves.remove": {ANY: unknown_to(HOSPITAL)},
 }
