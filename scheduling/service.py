@@ -118,8 +118,7 @@ async def availability(uow: UnitOfWork, actor: Principal, expert_id: UUID, now: 
         today = now.astimezone(PARIS).date()
         windows = await store.windows([expert_id], today, date.max)
         leaves = await store.leaves([expert_id], now, datetime.max.replace(tzinfo=now.tzinfo))
-        identity = uow.store(IdentityStore)
-        team = await identity.get_department(expert.department_id) if expert.department_id else None
+        team = await _department_of(uow, expert)
     if team is None or policy.decide(actor, Action.MANAGE_AVAILABILITY, team) is not Decision.ALLOW:
         return Availability(expert, windows, leaves)
     async with uow.reading():
@@ -159,19 +158,29 @@ async def apply_team_window(
         if copies[0].specialty not in expert.specialties:
             raise InvalidInput({"specialty": N_("This expert does not practise this specialty.")})
         window = replace(copies[0], id=uuid.uuid4(), expert_id=expert_id)
-        await store.add_window(window, actor.user.id, now)
-        await audit(
-            uow,
-            now,
-            "availability.window.add",
-            Outcome.SUCCESS,
-            actor.user,
-            client_address,
-            "window",
-            window.id,
-        )
+        await _add_windows(uow, actor, [window], now, client_address)
         await uow.commit()
     return window
+
+
+async def _add_windows(
+    uow: UnitOfWork, actor: Principal, windows: list[Window], now: datetime, client_address: str | None
+) -> None:
+    """Store windows (an expert's, or a team's copies) and audit each, in the caller's transaction."""
+    await uow.store(SchedulingStore).add_windows(windows, actor.user.id, now)
+    await _audit_windows(uow, actor, "availability.window.add", [w.id for w in windows], now, client_address)
+
+
+async def _audit_windows(
+    uow: UnitOfWork,
+    actor: Principal,
+    action: str,
+    window_ids: list[UUID],
+    now: datetime,
+    client_address: str | None,
+) -> None:
+    for window_id in window_ids:
+        await audit(uow, now, action, Outcome.SUCCESS, actor.user, client_address, "window", window_id)
 
 
 async def publish_window(
@@ -231,26 +240,19 @@ async def publish_window(
                 )
                 for user in sorted(colleagues, key=lambda user: user.id != expert_id)  # the expert's first
             ]
-        await uow.store(SchedulingStore).add_windows(windows, actor.user.id, now)
-        for window in windows:
-            await audit(
-                uow,
-                now,
-                "availability.window.add",
-                Outcome.SUCCESS,
-                actor.user,
-                client_address,
-                "window",
-                window.id,
-            )
+        await _add_windows(uow, actor, windows, now, client_address)
         await uow.commit()
     return windows[0]
 
 
+async def _department_of(uow: UnitOfWork, expert: User) -> Department | None:
+    if expert.department_id is None:
+        return None
+    return await uow.store(IdentityStore).get_department(expert.department_id)
+
+
 async def _team_of(uow: UnitOfWork, expert: User) -> Department:
-    team = (
-        await uow.store(IdentityStore).get_department(expert.department_id) if expert.department_id else None
-    )
+    team = await _department_of(uow, expert)
     if team is None:
         raise InvalidInput({"team": N_("This expert belongs to no hospital team.")})
     return team
@@ -286,17 +288,7 @@ async def remove_window(
             removed = copies
         else:
             await store.remove_window(window_id, now)
-        for removed_id in removed:
-            await audit(
-                uow,
-                now,
-                "availability.window.remove",
-                Outcome.SUCCESS,
-                actor.user,
-                client_address,
-                "window",
-                removed_id,
-            )
+        await _audit_windows(uow, actor, "availability.window.remove", removed, now, client_address)
         await uow.commit()
 
 

@@ -324,9 +324,6 @@ class SchedulingStore:
 
     # ------------------------------------------------------------------------------------ availability
 
-    async def add_window(self, window: Window, created_by: UUID, now: datetime) -> None:
-        await self.add_windows([window], created_by, now)
-
     async def add_windows(self, windows: Sequence[Window], created_by: UUID, now: datetime) -> None:
         """Several at once (a team's window: one copy per expert)."""
         if not windows:
@@ -386,9 +383,9 @@ class SchedulingStore:
         )
         return [row.id for row in rows]
 
-    async def remove_team_window(self, team_window_id: UUID, now: datetime) -> int:
-        """Every expert's copy of a team's window; how many were still there."""
-        result = await self._session.execute(
+    async def remove_team_window(self, team_window_id: UUID, now: datetime) -> None:
+        """Every expert's copy of a team's window."""
+        await self._session.execute(
             update(availability_windows)
             .where(
                 availability_windows.c.team_window_id == team_window_id,
@@ -396,7 +393,6 @@ class SchedulingStore:
             )
             .values(removed_at=now)
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def get_window(self, window_id: UUID) -> Window | None:
         row = (
