@@ -289,23 +289,6 @@ class Cell:
             found[f"outcome_{outcome.value}"] = self.outcomes.get(outcome, 0)
         return found
 
-    def add(self, other: Cell) -> None:
-        for name in (
-            "appointments",
-            "done",
-            "cancelled",
-            "no_show",
-            "calls_with_incident",
-            "avoided_day",
-            "avoided_evening",
-            "expertise",
-            "expertise_answered",
-            "expertise_converted",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for outcome, count in other.outcomes.items():
-            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
-
 
 def nearest_ranks(ordered: Sequence[float]) -> tuple[float, float]:
     """The median and 90th percentile of values in ascending order (at least one), by nearest rank: the
