@@ -326,6 +326,7 @@ async def _read(
     hub = request.app[CALL_HUB]
     limit = RateLimit()
     last_quality = -QUALITY_MIN_INTERVAL_SECONDS
+    last_ice: str | None = None
     while True:
         try:
             frame = await socket.receive(timeout=silence_seconds)
@@ -358,9 +359,11 @@ async def _read(
             hub.relay(
                 room_id, connection, encode(message.type, **{"from": connection.seat.value}, **message.fields)
             )
-        elif message.type == "ice":
+        elif message.type == "ice" and message.fields["state"] != last_ice:
+            # A state the page repeats is written once: only changes go into the journal.
+            last_ice = message.fields["state"]
             now = request.app[CLOCK].now()
-            event = ice_event(room_id, connection.journal_user_id, message.fields["state"], now)
+            event = ice_event(room_id, connection.journal_user_id, last_ice, now)
             await service.record_event(_uow(request), event)
         elif message.type == "quality" and time.monotonic() - last_quality >= QUALITY_MIN_INTERVAL_SECONDS:
             last_quality = time.monotonic()
