@@ -128,7 +128,7 @@ async def wait_ready(server: Server) -> None:
                     if response.status == 200:
                         return
             except aiohttp.ClientError:
-                pass
+                pass  # not listening yet: look again after the interval below
             await asyncio.sleep(0.2)  # polling interval of a bounded wait, not a timing assumption
     raise AssertionError(f"server not ready within {READY_TIMEOUT} s:\n{server.output()}")
 
